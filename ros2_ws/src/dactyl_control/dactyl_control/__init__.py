@@ -1,0 +1,1 @@
+"""The LSTM control policy node (ONNX Runtime) and the trial manager."""

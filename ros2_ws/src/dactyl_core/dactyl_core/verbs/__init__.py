@@ -1,0 +1,1 @@
+"""The `dactyl` verbs that live in the core package."""

@@ -1,0 +1,1 @@
+"""MuJoCo stand-in for all the hardware."""

@@ -1,0 +1,1 @@
+"""Three-camera CNN pose estimator node (ONNX Runtime)."""
