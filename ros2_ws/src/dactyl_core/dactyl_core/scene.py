@@ -32,6 +32,7 @@ FINGERS = ("ff", "mf", "rf", "lf", "th")  # documented fingertip order: FF, MF, 
 FINGERTIP_SITES = tuple(f"robot0:S_{f}tip" for f in FINGERS)
 GOAL_GEOM_GROUP = 2  # visual-only goal display; hidden from the pose-estimation cameras
 MARKER_SITE_GROUP = 5  # mocap markers: invisible in renders
+ARENA_BYTES = 1 << 20  # per MjData: contacts and constraints of this scene use well under 0.2 MB
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class Scene:
         self.hand_qpos = np.array([m.joint(n).qposadr[0] for n in joints.MODEL_JOINT_NAMES])
         self.hand_qvel = np.array([m.joint(n).dofadr[0] for n in joints.MODEL_JOINT_NAMES])
         self.actuators = np.array([m.actuator(n).id for n in joints.MODEL_ACTUATOR_NAMES])
+        self.actuated_joints = np.array([joints.model_index(a.model_joint) for a in joints.ACTUATORS])
         if not np.array_equal(self.actuators, np.arange(joints.NUM_ACTUATORS)):
             raise RuntimeError("the model's actuator order differs from the joint table; the table must be fixed")
         self.fingertip_sites = np.array([m.site(n).id for n in FINGERTIP_SITES])
@@ -191,10 +193,14 @@ class Scene:
         mujoco.mj_resetData(self.model, data)
         hand = self.initial_hand_qpos if hand_qpos is None else np.asarray(hand_qpos)
         data.qpos[self.hand_qpos] = hand
-        data.ctrl[:] = np.clip(hand[[self.model.joint(a.model_joint).id for a in joints.ACTUATORS]], *joints.CTRL_LIMITS.T)
         data.qpos[self.object_qpos] = self.initial_object_qpos if object_qpos is None else object_qpos
         data.mocap_pos[self.goal_mocap] = self.initial_object_qpos[:3] + np.asarray(self.config.goal_display_offset)
+        hold_controls(self.model, data, self.actuator_targets_for(hand))
         mujoco.mj_forward(self.model, data)
+
+    def actuator_targets_for(self, hand_qpos: np.ndarray) -> np.ndarray:
+        """The actuator targets (model convention) that hold the hand at `hand_qpos` (24, table order)."""
+        return np.clip(np.asarray(hand_qpos)[self.actuated_joints], *joints.CTRL_LIMITS.T)
 
     def object_pose(self, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
         q = data.qpos[self.object_qpos]
@@ -202,6 +208,15 @@ class Scene:
 
     def set_goal_display(self, data: mujoco.MjData, quat: np.ndarray) -> None:
         data.mocap_quat[self.goal_mocap] = quat
+
+
+def hold_controls(model: mujoco.MjModel, data: mujoco.MjData, ctrl: np.ndarray) -> None:
+    """Set the actuator targets and fill their delay histories with them (as if held for a while)."""
+    data.ctrl[:] = ctrl
+    for i in range(model.nu):
+        samples = model.actuator_history[i, 0]
+        if samples:
+            mujoco.mj_initCtrlHistory(model, data, i, None, np.full((samples, 1), float(ctrl[i])))
 
 
 def build_scene(config: SceneConfig | None = None, assets_root=None) -> Scene:
@@ -245,6 +260,14 @@ def _set_physics(spec: mujoco.MjSpec, physics: PhysicsConfig) -> None:
     }[physics.integrator]
     spec.option.iterations = physics.solver_iterations
     spec.option.ls_iterations = physics.line_search_iterations
+    spec.nstack = -1  # the packaged model asks for a 4.8 MB stack per MjData; ~100 kB is used
+    spec.memory = ARENA_BYTES
+    # A control-sample history lets an actuator act on a delayed command (action latency randomization);
+    # the nominal delay is zero. One control step of delay needs `substeps` samples, plus slack for jitter.
+    for actuator in spec.actuators:
+        actuator.nsample = physics.substeps + 3
+        actuator.interp = 0  # zero-order hold
+        actuator.delay = 0.0
     spec.visual.global_.offwidth = 640
     spec.visual.global_.offheight = 480
 

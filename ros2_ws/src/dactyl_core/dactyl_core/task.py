@@ -1,0 +1,102 @@
+"""The reorientation task as array functions: goals, success, drops, timeouts, reward.
+
+Everything here works on batches (leading dimension N) of plain arrays and knows nothing about MuJoCo, so
+the batched environment, the ROS trial manager and any other physics backend (e.g. MJX) share it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from . import rotations
+from .config import check_positive
+
+DONE_REASONS = ("running", "dropped", "timed_out", "max_successes", "unstable")
+RUNNING, DROPPED, TIMED_OUT, MAX_SUCCESSES, UNSTABLE = range(5)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    goal_mode: Literal["face_aligned", "full"] = "face_aligned"
+    success_threshold: float = 0.4  # rad: rotation distance to the goal that counts as reached
+    max_successes: int = 50  # a trial ends after this many consecutive successes
+    goal_timeout_steps: int = 400  # control steps allowed per goal
+    drop_height: float = 0.1  # m, world z: object centre below this = dropped (the palm is at ~0.14)
+    success_bonus: float = 5.0
+    drop_penalty: float = 20.0
+
+    def __post_init__(self):
+        check_positive("task.success_threshold", self.success_threshold)
+        check_positive("task.max_successes", self.max_successes)
+        check_positive("task.goal_timeout_steps", self.goal_timeout_steps)
+
+
+def sample_goals(rng: np.random.Generator, n: int, mode: str) -> np.ndarray:
+    """(n, 4) goal orientations.
+
+    face_aligned: a uniform rotation about the vertical times one of the 24 face-aligned orientations
+    (a face of the cube points up; robogym's "locked" goals); full: uniformly random.
+    """
+    if mode == "full":
+        return rotations.random_uniform(rng, n)
+    if mode == "face_aligned":
+        yaw = rotations.from_axis_angle(np.array([0.0, 0.0, 1.0]), rng.uniform(-np.pi, np.pi, n))
+        face = rotations.FACE_ALIGNED[rng.integers(0, 24, n)]
+        return rotations.canonical(rotations.multiply(yaw, face))
+    raise ValueError(f"unknown goal mode {mode!r}; expected 'face_aligned' or 'full'")
+
+
+def goal_distance(object_quat: np.ndarray, goal_quat: np.ndarray) -> np.ndarray:
+    return rotations.distance(object_quat, goal_quat)
+
+
+def is_success(distance: np.ndarray, config: TaskConfig) -> np.ndarray:
+    return distance < config.success_threshold
+
+
+def is_dropped(object_pos: np.ndarray, config: TaskConfig) -> np.ndarray:
+    return object_pos[..., 2] < config.drop_height
+
+
+def reward(previous_distance: np.ndarray, distance: np.ndarray, success: np.ndarray, dropped: np.ndarray,
+           config: TaskConfig) -> np.ndarray:
+    """r_t = d_t - d_{t+1} + bonus on success - penalty on drop (the paper's reward)."""
+    return previous_distance - distance + config.success_bonus * success - config.drop_penalty * dropped
+
+
+@dataclass
+class TrialCounters:
+    """Per-trial bookkeeping for N parallel trials."""
+
+    successes: np.ndarray  # (N,) consecutive successes so far
+    steps_on_goal: np.ndarray  # (N,) control steps since the current goal was drawn
+    steps: np.ndarray  # (N,) control steps in the trial
+
+    @classmethod
+    def zeros(cls, n: int) -> "TrialCounters":
+        return cls(np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.successes[mask] = 0
+        self.steps_on_goal[mask] = 0
+        self.steps[mask] = 0
+
+
+def advance(counters: TrialCounters, success: np.ndarray, dropped: np.ndarray, unstable: np.ndarray,
+            config: TaskConfig) -> np.ndarray:
+    """Count one control step; return the done reason per trial (RUNNING if it goes on).
+
+    A success resets the goal clock (the caller draws the new goal). Precedence when several apply:
+    unstable physics, then a drop, then reaching max_successes, then the goal timeout.
+    """
+    counters.steps += 1
+    counters.successes += success
+    counters.steps_on_goal = np.where(success, 0, counters.steps_on_goal + 1)
+    reason = np.full(success.shape, RUNNING, np.int64)
+    reason[counters.steps_on_goal >= config.goal_timeout_steps] = TIMED_OUT
+    reason[counters.successes >= config.max_successes] = MAX_SUCCESSES
+    reason[dropped] = DROPPED
+    reason[unstable] = UNSTABLE
+    return reason
