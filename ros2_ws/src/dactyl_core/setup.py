@@ -25,6 +25,8 @@ setup(
         "dactyl.verbs": [
             "scene = dactyl_core.verbs.scene:SceneVerb",
             "joints = dactyl_core.verbs.joint_table:JointTableVerb",
+            "evaluate = dactyl_core.verbs.evaluate:EvaluateVerb",
+            "bench-sim = dactyl_core.verbs.bench_sim:BenchSimVerb",
         ],
     },
 )

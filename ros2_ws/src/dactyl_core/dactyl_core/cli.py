@@ -30,9 +30,13 @@ class Verb:
 
 
 def discover_verbs() -> dict[str, Verb]:
+    """Every installed verb; one that fails to import is reported and skipped, not fatal to the rest."""
     verbs = {}
     for ep in entry_points(group="dactyl.verbs"):
-        verbs[ep.name] = ep.load()()
+        try:
+            verbs[ep.name] = ep.load()()
+        except Exception as err:  # a broken plug-in must not take the whole command line down
+            print(f"dactyl: verb {ep.name!r} is unavailable ({type(err).__name__}: {err})", file=sys.stderr)
     return dict(sorted(verbs.items()))
 
 

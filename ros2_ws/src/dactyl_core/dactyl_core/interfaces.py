@@ -1,0 +1,60 @@
+"""Every ROS name in the graph: topics, services, frames and node names, with their message types.
+
+The nodes, the launch files and the tests import these; no node spells a topic name itself. Only
+standard message packages are used (no custom interfaces). Pure data: no rclpy import here.
+"""
+from __future__ import annotations
+
+from .joints import ACTUATORS
+from .scene import DEFAULT_CAMERAS
+
+# --- frames -------------------------------------------------------------------------------------------
+WORLD_FRAME = "world"  # the simulation's world frame (z up, m); motion capture is calibrated into it
+MOCAP_FRAME = "phasespace"  # PhaseSpace's own frame: millimetres, Y up
+CAMERA_NAMES = tuple(c.name for c in DEFAULT_CAMERAS)
+
+
+def camera_optical_frame(camera: str) -> str:
+    return f"{camera}_optical"  # REP 103 optical frame: z forward, x right, y down
+
+
+# --- node names ---------------------------------------------------------------------------------------
+SIM_NODE = "dactyl_sim"
+HAND_NODE = "shadow_hand"
+MOCAP_NODE = "phasespace"
+POLICY_NODE = "dactyl_policy"
+TRIAL_NODE = "dactyl_trials"
+VISION_NODE = "dactyl_vision"
+
+# --- hardware-facing topics (what the real devices, or dactyl_sim standing in for them, speak) --------
+JOINT_STATES = "/joint_states"  # sensor_msgs/JointState: 24 Shadow joint names, rad (Shadow convention)
+MOCAP_MARKERS = "/phasespace/markers"  # sensor_msgs/PointCloud2: x, y, z float32 (mm, Y up), id uint32, cond float32
+CLOCK = "/clock"  # rosgraph_msgs/Clock (sim only)
+TRAJECTORY_COMMAND = "/rh_trajectory_controller/command"  # trajectory_msgs/JointTrajectory, Shadow's controller
+
+
+def camera_image(camera: str) -> str:
+    return f"/cameras/{camera}/image_raw"  # sensor_msgs/Image, rgb8
+
+
+def camera_info(camera: str) -> str:
+    return f"/cameras/{camera}/camera_info"  # sensor_msgs/CameraInfo, same stamp as the image
+
+
+#: Shadow's per-actuator position controllers (std_msgs/Float64), J0 = J1 + J2 for coupled pairs.
+POSITION_CONTROLLER_COMMANDS = {a.shadow_name: a.controller_topic for a in ACTUATORS}
+
+# --- dactyl topics ------------------------------------------------------------------------------------
+OBJECT_POSE = "/dactyl/object_pose"  # geometry_msgs/PoseStamped in WORLD_FRAME, stamped with the measurement time
+FINGERTIPS = "/dactyl/fingertips"  # geometry_msgs/PoseArray in WORLD_FRAME: FF, MF, RF, LF, TH (orientation unused)
+GOAL = "/dactyl/goal"  # geometry_msgs/QuaternionStamped in WORLD_FRAME: the current goal orientation
+POLICY_COMMAND = "/dactyl/policy_command"  # trajectory_msgs/JointTrajectory: one point, 24 Shadow joint names
+TRIAL_EVENTS = "/dactyl/trial_events"  # std_msgs/String, one JSON object per event (trial start, success, end)
+TRIAL_RESULTS = "/dactyl/trial_results"  # std_msgs/String, JSON: per-trial results and the Table-3 row so far
+DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray: each node's health and why it is not acting
+SIM_GROUND_TRUTH_POSE = "/dactyl_sim/debug/object_pose_ground_truth"  # PoseStamped; never used for control
+
+# --- services -----------------------------------------------------------------------------------------
+SIM_RESET = "/dactyl_sim/reset"  # std_srvs/Trigger: new randomization draw, hand and object back to start
+HAND_EMERGENCY_STOP = "/shadow_hand/emergency_stop"  # std_srvs/SetBool: true = stop and hold, false = release
+START_TRIAL = "/dactyl_trials/start_trial"  # std_srvs/Trigger

@@ -1,0 +1,36 @@
+from ..cli import Verb
+
+RANDOMIZATION_CHOICES = ["all", "none", "no-obs-noise", "no-physics", "no-unmodeled"]
+
+
+class EvaluateVerb(Verb):
+    help = "run K trials of a policy in simulation and print the Table-3 row (consecutive successes)"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--policy", default="zero", help="zero | random | PATH.onnx | PATH.pt (default: zero)")
+        parser.add_argument("--randomization", choices=RANDOMIZATION_CHOICES, default="all",
+                            help="which randomization groups are on (the paper's ablations; default: all)")
+        parser.add_argument("--object", choices=["block", "prism"], default="block")
+        parser.add_argument("--trials", type=int, default=100, help="number of trials (default 100)")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--envs", type=int, default=None, help="parallel environments (default: min(trials, 32))")
+        parser.add_argument("--threads", type=int, default=None, help="physics threads (default: all cores)")
+        parser.add_argument("--json", default=None, help="also write the result to this JSON file")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def main(self, args) -> int:
+        from ..env import load_env_config
+        from ..evaluate import run_evaluation, write_json
+
+        if args.trials < 1:
+            raise ValueError(f"--trials must be at least 1, got {args.trials}")
+        config = load_env_config(args.object, args.randomization)
+        result = run_evaluation(args.policy, config, args.trials, args.seed, args.envs, args.threads, not args.no_progress)
+        result.randomization = args.randomization
+        print(f"policy {args.policy}, {args.object}, randomization {args.randomization}, seed {args.seed}")
+        print(f"consecutive successes: {result.table_row()}")
+        print(result.summary())
+        if args.json:
+            write_json(result, args.json)
+            print(f"wrote {args.json}")
+        return 0
