@@ -13,3 +13,13 @@ def block_scene():
 @pytest.fixture(scope="session")
 def prism_scene():
     return cached_scene("prism")
+
+
+@pytest.fixture
+def ros_graph(tmp_path):
+    """A private ROS 2 domain with a probe node; started node processes are stopped afterwards."""
+    from ros_harness import RosGraph
+
+    graph = RosGraph(tmp_path)
+    yield graph
+    graph.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ROS_PACKAGES = ["dactyl_core", "dactyl_sim", "dactyl_control", "dactyl_vision", "shadow_hand_driver"]
+ROS_PACKAGES = ["dactyl_core", "dactyl_ros", "dactyl_sim", "dactyl_control", "dactyl_vision", "shadow_hand_driver"]
 
 
 @pytest.mark.parametrize("name", ROS_PACKAGES)

@@ -1,0 +1,1 @@
+"""What every dactyl node shares on the ROS side: entry point, parameters, QoS, message conversions."""
