@@ -1,0 +1,57 @@
+from ..cli import Verb
+
+
+class BenchSimVerb(Verb):
+    help = "benchmark simulation throughput against our raw physics limit and gymnasium-robotics (same run)"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement (default 5)")
+        parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; figures are medians (default 3)")
+        parser.add_argument("--envs-per-core", type=int, default=8, help="environments per physics thread (default 8)")
+        parser.add_argument("--randomization", default="all", help="randomization setting of our env (default all)")
+        parser.add_argument("--skip-gymnasium", action="store_true",
+                            help="do not measure the gymnasium-robotics baseline (it needs its own venv, built on first use)")
+        parser.add_argument("--json", default=None, help="also write all samples to this JSON file")
+
+    def main(self, args) -> int:
+        import json
+        import sys
+        from pathlib import Path
+
+        from ..bench import sim
+        from ..env import load_env_config
+
+        config = load_env_config(randomization=args.randomization)
+        gymnasium = None
+        if not args.skip_gymnasium:
+            from ..bench.gymnasium_baseline import ensure_baseline_venv, measure_gymnasium
+
+            root = Path.cwd()
+            ensure_baseline_venv(root)
+            gymnasium = lambda processes: measure_gymnasium(args.seconds, processes, root)["control_steps_per_s"]  # noqa: E731
+        physics = config.scene.physics
+        print(f"workload: uniformly random action bins; control period {physics.control_period * 1000:g} ms "
+              f"(ours: {physics.substeps} x {physics.timestep * 1000:g} ms, gymnasium-robotics: 40 x 2 ms); "
+              f"{args.rounds} rounds of {args.seconds:g} s, medians reported")
+        result = sim.run(config, args.seconds, args.rounds, args.envs_per_core, gymnasium,
+                         progress=lambda line: print(line, file=sys.stderr))
+        cores = result.cores
+        rows = [("raw physics limit of our scene (mj_step rate / substeps)", "raw_limit_1core"),
+                ("ours, 1 core", "ours_1core"), (f"ours, {cores} cores", f"ours_{cores}cores"),
+                ("gymnasium-robotics HandManipulateBlock-v1, 1 core", "gymnasium_1core"),
+                (f"gymnasium-robotics HandManipulateBlock-v1, {cores} cores", f"gymnasium_{cores}cores")]
+        print(f"{'control steps per second':<60} {'median':>8}")
+        for label, key in rows:
+            value = result.median(key)
+            if value is not None:
+                print(f"{label:<60} {value:>8.0f}")
+        ours, raw = result.median("ours_1core"), result.median("raw_limit_1core")
+        scaling = result.median(f"ours_{cores}cores") / ours
+        print(f"scaling 1 -> {cores} cores: {scaling:.2f}x")
+        if args.json:
+            Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+            print(f"wrote {args.json}")
+        gym = result.median("gymnasium_1core")
+        vs_gym = f"{ours / gym:.2f}" if gym else "n/a"
+        print(f"vs_gymnasium={vs_gym} vs_raw_limit={ours / raw:.2f}")
+        return 0
