@@ -29,6 +29,7 @@ from .randomization import (PARAMETER_NAMES, ActionPerturbation, ModelRandomizer
                             RandomizationConfig, apply_preset, load_randomization_config)
 from .scene import CONFIG_DIR, FINGERS, SceneConfig, build_scene, hold_controls, load_scene_config
 
+BAD_STATE_WARNINGS = slice(int(mujoco.mjtWarning.mjWARN_BADQPOS), int(mujoco.mjtWarning.mjWARN_BADQACC) + 1)
 MAX_STABLE_SPEED = 100.0  # rad/s or m/s: any generalized velocity beyond this is a blown-up simulation
 
 
@@ -76,8 +77,8 @@ class PhysicsPool:
     """Steps N (model, data) pairs by `substeps` physics steps each, split across threads.
 
     After `step`, `qpos`, `qvel` and `sensors` hold every environment's new state. A simulation that
-    blew up (non-finite state, runaway velocity, or MuJoCo's own reset on a bad acceleration, which sets
-    the time back) is flagged in `unstable`.
+    blew up (non-finite state, runaway velocity, or MuJoCo's own reset after a bad position, velocity or
+    acceleration) is flagged in `unstable`.
     """
 
     def __init__(self, models: list[mujoco.MjModel], datas: list[mujoco.MjData], object_body: int, num_threads: int):
@@ -97,9 +98,9 @@ class PhysicsPool:
                 model, data = self.models[i], self.datas[i]
                 data.ctrl = ctrl[i]
                 data.xfrc_applied[self.object_body] = object_wrench[i]
-                time = data.time
                 mujoco.mj_step(model, data, nstep=substeps)
-                self.unstable[i] = data.time <= time
+                # MuJoCo resets a simulation whose state went bad and counts a warning; resets clear them.
+                self.unstable[i] = data.warning.number[BAD_STATE_WARNINGS].any()
                 self.qpos[i] = data.qpos
                 self.qvel[i] = data.qvel
                 self.sensors[i] = data.sensordata

@@ -1,0 +1,139 @@
+"""The batched environment: shapes, determinism, ablations, auto-reset, success bookkeeping, bad input."""
+import numpy as np
+import pytest
+
+from dactyl_core import rotations, task
+from dactyl_core.env import DactylEnv, load_env_config
+from dactyl_core.observations import POLICY_LAYOUT
+from dactyl_core.randomization import PARAMETER_NAMES
+
+
+def make_env(randomization="all", n=4, seed=0, **task_overrides):
+    overrides = {"task": task_overrides} if task_overrides else None
+    return DactylEnv(load_env_config(randomization=randomization, overrides=overrides), num_envs=n, seed=seed, num_threads=1)
+
+
+def random_actions(rng, n):
+    return rng.integers(0, 11, (n, 20))
+
+
+def test_shapes_and_layouts():
+    env = make_env()
+    obs = env.reset()
+    assert obs.policy.shape == (4, POLICY_LAYOUT.size) == (4, 50)
+    assert obs.value.shape == (4, env.value_layout.size)
+    assert env.value_layout.names[:6] == POLICY_LAYOUT.names and env.value_layout.names[-1] == "randomization"
+    assert env.value_layout.fields[-1].size == len(PARAMETER_NAMES)
+    step = env.step(np.full((4, 20), 5))
+    assert step.reward.shape == step.done.shape == step.successes.shape == (4,)
+    assert np.isfinite(step.observations.policy).all() and np.isfinite(step.observations.value).all()
+
+
+def test_same_seed_same_rollout_different_seed_differs():
+    def rollout(seed):
+        env = make_env(seed=seed)
+        first = env.reset().policy
+        rng = np.random.default_rng(7)
+        out = [first] + [env.step(random_actions(rng, 4)).observations.policy for _ in range(15)]
+        env.close()
+        return np.array(out)
+
+    a, b, c = rollout(3), rollout(3), rollout(4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_without_noise_the_policy_sees_the_truth_with_noise_it_does_not():
+    for preset, equal in (("none", True), ("no-obs-noise", True), ("all", False)):
+        env = make_env(preset)
+        obs = env.reset()
+        env.step(np.full((4, 20), 5))
+        obs = env.step(np.full((4, 20), 5)).observations
+        exact = obs.value[:, : POLICY_LAYOUT.size]
+        assert np.allclose(obs.policy, exact, atol=1e-6) == equal, preset
+
+
+def test_physics_group_switch_leaves_models_nominal(block_scene):
+    env = make_env("no-physics")
+    env.reset()
+    for model in env.models:
+        np.testing.assert_array_equal(model.body_mass, env.nominal_model.body_mass)
+        assert model.opt.timestep == env.nominal_model.opt.timestep
+    env = make_env("all")
+    env.reset()
+    assert not np.array_equal(env.models[0].body_mass, env.nominal_model.body_mass)
+    assert np.any(env.models[0].actuator_delay > 0)  # latency is an unmodeled effect, on in "all"
+
+
+def test_zero_action_holds_the_targets():
+    env = make_env("none")
+    env.reset()
+    start = env.targets.copy()
+    for _ in range(10):
+        env.step(np.full((4, 20), 5))
+    np.testing.assert_array_equal(env.targets, start)
+
+
+def test_drop_ends_the_trial_and_the_env_starts_a_new_one():
+    env = make_env("none")
+    env.reset()
+    env.step(np.full((4, 20), 5))
+    data = env.datas[1]
+    data.qpos[env.scene.object_qpos.start + 2] = 0.0  # the object is suddenly on the floor
+    step = env.step(np.full((4, 20), 5))
+    assert step.done.tolist() == [False, True, False, False]
+    assert step.done_reason[1] == task.DROPPED and step.reward[1] < -19
+    assert env.counters.steps[1] == 0 and env.counters.steps[0] == 2
+    assert step.observations.policy[1, POLICY_LAYOUT.slices["object_pos"]][2] > 0.15  # back above the palm
+
+
+def test_reaching_the_goal_counts_and_draws_a_new_goal():
+    env = make_env("none")
+    env.reset()
+    quat = env.physics.qpos[0, env.scene.object_qpos][3:]
+    env.goal[0] = quat  # the object is already at the goal
+    old_goal = env.goal[0].copy()
+    step = env.step(np.full((4, 20), 5))
+    assert step.goal_reached[0] and not step.done[0]
+    assert step.successes[0] == 1 and step.reward[0] > 4.0
+    assert rotations.distance(env.goal[0], old_goal) > 1e-6
+    observed_goal = step.observations.policy[0, POLICY_LAYOUT.slices["goal_quat"]]
+    assert rotations.distance(observed_goal, env.goal[0]) < 1e-6
+
+
+def test_goal_timeout_ends_the_trial():
+    env = make_env("none", goal_timeout_steps=5)
+    env.reset()
+    reasons = [env.step(np.full((4, 20), 5)).done_reason for _ in range(5)]
+    assert (reasons[-1] == task.TIMED_OUT).all() and (np.array(reasons[:-1]) == task.RUNNING).all()
+
+
+def test_a_blown_up_simulation_is_reset_not_propagated():
+    env = make_env("none")
+    env.reset()
+    env.datas[2].qvel[:] = np.nan
+    step = env.step(np.full((4, 20), 5))
+    assert step.done[2] and step.done_reason[2] == task.UNSTABLE and step.reward[2] == 0.0
+    assert np.isfinite(step.observations.policy).all()
+
+
+@pytest.mark.parametrize("actions, message", [
+    (np.full((3, 20), 5), r"shape \(4, 20\)"),
+    (np.full((4, 20), 5.0), "integer bins"),
+    (np.full((4, 20), np.nan), "NaN"),
+    (np.full((4, 20), 11), r"\[0, 10\]"),
+])
+def test_bad_actions_are_refused(actions, message):
+    env = make_env("none")
+    env.reset()
+    with pytest.raises(ValueError, match=message):
+        env.step(actions)
+
+
+def test_continuous_actions_variant():
+    env = DactylEnv(load_env_config(randomization="none", overrides={"actions": {"continuous": True}}), num_envs=2, num_threads=1)
+    env.reset()
+    env.step(np.full((2, 20), 1.0))
+    assert np.all(env.targets >= env.nominal_model.actuator_ctrlrange[:, 0])
+    with pytest.raises(ValueError, match="NaN"):
+        env.step(np.full((2, 20), np.nan))

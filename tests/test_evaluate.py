@@ -1,0 +1,60 @@
+"""The evaluation protocol and `dactyl evaluate`."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from dactyl_core.env import DactylEnv, load_env_config
+from dactyl_core.evaluate import evaluate
+from dactyl_core.policies import RandomPolicy, ZeroPolicy
+
+
+def short_config(randomization="all"):
+    return load_env_config(randomization=randomization, overrides={"task": {"goal_timeout_steps": 25}})
+
+
+def test_zero_policy_gives_a_sane_table():
+    config = short_config()
+    env = DactylEnv(config, num_envs=3, seed=0, num_threads=1)
+    result = evaluate(ZeroPolicy(3, config.actions), env, trials=7, progress=False)
+    assert len(result.trials) == 7 and all(t >= 0 for t in result.trials)
+    assert set(result.reasons) <= {"timed_out", "dropped"}
+    assert result.count("timed_out") + result.count("dropped") == 7
+    assert result.mean <= 1.0  # holding still almost never reaches a goal
+    d = result.to_dict()
+    for key in ("trials", "mean", "std", "median", "drops", "timeouts"):
+        assert key in d
+    assert d["sorted_trials"] == sorted(result.trials)
+    row = result.table_row()
+    assert row.startswith(f"{result.mean:.1f} +- {result.std:.1f}  median")
+
+
+def test_evaluation_is_repeatable_and_counts_every_trial_once():
+    config = short_config()
+    runs = []
+    for _ in range(2):
+        env = DactylEnv(config, num_envs=2, seed=5, num_threads=1)
+        runs.append(evaluate(RandomPolicy(2, config.actions, seed=1), env, trials=5, progress=False))
+    assert runs[0].trials == runs[1].trials and runs[0].reasons == runs[1].reasons
+    assert runs[0].env_steps == runs[1].env_steps > 0
+
+
+def test_the_evaluate_command_prints_the_row_and_writes_json(tmp_path):
+    out = tmp_path / "r.json"
+    result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "zero", "--trials", "2",
+                             "--randomization", "none", "--no-progress", "--json", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "consecutive successes:" in result.stdout and "median" in result.stdout
+    data = json.loads(out.read_text())
+    assert len(data["trials"]) == 2 and data["timeouts"] + data["drops"] == 2
+    assert np.isclose(data["mean"], np.mean(data["trials"]))
+
+
+def test_the_evaluate_command_refuses_bad_input(tmp_path):
+    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", str(tmp_path / "none.onnx"),
+                          "--trials", "1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "greedy", "--trials", "1"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown policy 'greedy'" in bad.stderr

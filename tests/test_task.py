@@ -1,0 +1,58 @@
+"""Task logic on constructed states: goals, success, drops, timeouts, reward, trial bookkeeping."""
+import numpy as np
+import pytest
+
+from dactyl_core import rotations, task
+
+CONFIG = task.TaskConfig()
+
+
+def test_face_aligned_goals_have_a_face_up():
+    goals = task.sample_goals(np.random.default_rng(0), 500, "face_aligned")
+    up = rotations.rotate(rotations.conjugate(goals), np.array([0.0, 0.0, 1.0]))  # world up in the object frame
+    assert np.allclose(np.abs(up).max(axis=1), 1.0, atol=1e-9)  # world up is one of the object's axes
+    yaw_spread = np.unique(np.round(rotations.to_axis_angle(goals)[1], 3)).size
+    assert yaw_spread > 100  # uniform about the vertical, not just 24 orientations
+
+
+def test_full_goals_cover_rotations_and_unknown_mode_is_refused():
+    goals = task.sample_goals(np.random.default_rng(0), 2000, "full")
+    assert rotations.distance(goals, rotations.IDENTITY).mean() == pytest.approx(np.pi / 2 + 2 / np.pi, abs=0.05)
+    with pytest.raises(ValueError, match="face_aligned"):
+        task.sample_goals(np.random.default_rng(0), 1, "random")
+
+
+def test_success_drop_and_reward():
+    d_before = np.array([1.0, 0.5, 0.5, 0.3])
+    d_after = np.array([0.9, 0.39, 0.6, 0.3])
+    success = task.is_success(d_after, CONFIG)
+    assert success.tolist() == [False, True, False, True]
+    dropped = task.is_dropped(np.array([[0, 0, 0.2], [0, 0, 0.2], [0, 0, 0.05], [0, 0, 0.11]]), CONFIG)
+    assert dropped.tolist() == [False, False, True, False]
+    r = task.reward(d_before, d_after, success, dropped, CONFIG)
+    np.testing.assert_allclose(r, [0.1, 0.11 + 5.0, -0.1 - 20.0, 0.0 + 5.0])
+
+
+def test_trial_counting_and_precedence():
+    c = task.TrialCounters.zeros(4)
+    cfg = task.TaskConfig(goal_timeout_steps=3, max_successes=2)
+    no = np.zeros(4, bool)
+    for _ in range(2):
+        assert (task.advance(c, no, no, no, cfg) == task.RUNNING).all()
+    reason = task.advance(c, np.array([True, False, False, False]), np.array([False, False, True, False]),
+                          np.array([False, False, False, True]), cfg)
+    assert reason.tolist() == [task.RUNNING, task.TIMED_OUT, task.DROPPED, task.UNSTABLE]
+    assert c.successes.tolist() == [1, 0, 0, 0] and c.steps_on_goal.tolist() == [0, 3, 3, 3]
+    reason = task.advance(c, np.array([True, True, False, False]), no, no, cfg)
+    assert reason[0] == task.MAX_SUCCESSES  # second consecutive success hits max_successes=2
+    c.reset(np.array([True, False, False, False]))
+    assert c.successes[0] == 0 and c.steps[0] == 0 and c.steps[1] == 4
+
+
+def test_task_config_is_validated():
+    from dactyl_core.config import ConfigError, load
+
+    with pytest.raises(ConfigError, match="success_threshold"):
+        load(task.TaskConfig, {"success_threshold": -1.0})
+    with pytest.raises(ConfigError, match="goal_mode"):
+        load(task.TaskConfig, {"goal_mode": "spin"})
