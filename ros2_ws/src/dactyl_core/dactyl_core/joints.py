@@ -215,3 +215,39 @@ def motor_commands_to_actuator_targets(commands: np.ndarray) -> np.ndarray:
         if act.coupled:
             commands[..., act.index] = coupled_middle_from_j0(commands[..., act.index])
     return commands * np.array([a.sign for a in ACTUATORS], dtype=np.float64)
+
+
+#: Limits of the per-motor position-controller commands (Shadow convention), shape (20, 2): J0 spans 0..pi.
+MOTOR_COMMAND_LIMITS = np.array(
+    [COUPLED_J0_RANGE if a.coupled else JOINTS[_SHADOW_INDEX[a.shadow_name]].command_range for a in ACTUATORS],
+    dtype=np.float64)
+
+
+def joint_targets_to_motor_commands(targets: np.ndarray) -> np.ndarray:
+    """24 Shadow joint targets (...) -> the 20 per-motor position-controller commands (J0 = J1 + J2).
+
+    This is what the hand driver sends on `/sh_rh_<motor>_position_controller/command`.
+    """
+    targets = np.asarray(targets, dtype=np.float64)
+    out = np.zeros(targets.shape[:-1] + (NUM_ACTUATORS,))
+    for act in ACTUATORS:
+        out[..., act.index] = sum(targets[..., _SHADOW_INDEX[name]] for name in act.shadow_joints)
+    return out
+
+
+def motor_commands_to_joint_targets(commands: np.ndarray) -> np.ndarray:
+    """Inverse of `joint_targets_to_motor_commands`: a coupled J0 splits as the model's tendon couples J2 and J1.
+
+    The simulator uses this to play the hardware behind the per-motor controller interface.
+    """
+    commands = np.asarray(commands, dtype=np.float64)
+    out = np.zeros(commands.shape[:-1] + (NUM_JOINTS,))
+    for act in ACTUATORS:
+        value = commands[..., act.index]
+        if act.coupled:
+            middle = coupled_middle_from_j0(value)
+            out[..., _SHADOW_INDEX[act.shadow_joints[0]]] = middle
+            out[..., _SHADOW_INDEX[act.shadow_joints[1]]] = value - middle
+        else:
+            out[..., _SHADOW_INDEX[act.shadow_name]] = value
+    return out
