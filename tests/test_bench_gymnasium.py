@@ -1,0 +1,22 @@
+"""The gymnasium-robotics baseline of `dactyl bench-sim` runs in its own venv at our 80 ms control period."""
+from pathlib import Path
+
+import pytest
+
+from dactyl_core.bench import gymnasium_baseline as baseline
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_baseline_measures_hand_manipulate_block_at_80ms():
+    baseline.ensure_baseline_venv(REPO)
+    result = baseline.measure_gymnasium(0.5, 1, REPO)
+    assert result["env"] == "HandManipulateBlock-v1"
+    assert result["n_substeps"] == 40  # x 2 ms = our control period; the worker asserts env.dt == 0.08
+    assert result["processes"] == 1 and len(result["per_process"]) == 1
+    assert 10 < result["control_steps_per_s"] < 100_000
+
+
+def test_missing_baseline_venv_is_a_clear_error(tmp_path):
+    with pytest.raises(baseline.BaselineUnavailable, match="gymnasium-robotics baseline failed"):
+        baseline.measure_gymnasium(0.1, 1, tmp_path)
