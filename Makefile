@@ -34,7 +34,7 @@ $(STAMP): requirements.txt $(PACKAGES) scripts/check_python.py scripts/setup_sys
 	@echo "[setup] done: $(VENV)/bin/dactyl --help lists the commands"
 
 demo: setup
-	$(VENV)/bin/dactyl demo
+	$(VENV)/bin/dactyl scene
 
 test: setup
 	@scripts/run_tests.sh
