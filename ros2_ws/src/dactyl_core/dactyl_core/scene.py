@@ -299,19 +299,23 @@ BLOCK_FACES = (  # (+X, -X, +Y, -Y, +Z, -Z)
 )
 
 
-def block_face_texture(size: int = 128) -> np.ndarray:
-    """Cube-map texture (6*size, size, 3): one coloured, lettered face per axis direction."""
+def block_face_texture(size: int = 128, colours=None, letter_colour=(255, 255, 255)) -> np.ndarray:
+    """Cube-map texture (6*size, size, 3): one coloured, lettered face per axis direction.
+
+    `colours` (6 RGB triples) replaces the face colours, e.g. for visual randomization; default BLOCK_FACES.
+    """
     import cv2
 
+    colours = [c for _, c in BLOCK_FACES] if colours is None else colours
     faces = []
-    for letter, colour in BLOCK_FACES:
+    for (letter, _), colour in zip(BLOCK_FACES, colours):
         face = np.empty((size, size, 3), np.uint8)
         face[:] = colour
         border = max(2, size // 32)
         face[:border] = face[-border:] = face[:, :border] = face[:, -border:] = 30
         scale = size / 40.0
         (w, h), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_DUPLEX, scale, 1)
-        cv2.putText(face, letter, ((size - w) // 2, (size + h) // 2), cv2.FONT_HERSHEY_DUPLEX, scale, (255, 255, 255),
+        cv2.putText(face, letter, ((size - w) // 2, (size + h) // 2), cv2.FONT_HERSHEY_DUPLEX, scale, tuple(map(int, letter_colour)),
                     thickness=max(2, size // 20), lineType=cv2.LINE_AA)
         faces.append(face)
     return np.concatenate(faces, axis=0)
