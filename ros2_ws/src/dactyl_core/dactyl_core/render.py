@@ -67,6 +67,13 @@ class CameraRenderer:
         renderer.update_scene(data, camera=cam, scene_option=options)
         return renderer.render()
 
+    def upload_texture(self, texture_id: int) -> None:
+        """Send a texture whose `model.tex_data` was changed (visual randomization) to every GL context."""
+        for renderer in self._renderers.values():
+            if renderer._gl_context:  # mujoco.Renderer keeps its context private; it must be current here
+                renderer._gl_context.make_current()
+            mujoco.mjr_uploadTexture(self.scene.model, renderer._mjr_context, texture_id)
+
     def close(self) -> None:
         for renderer in self._renderers.values():
             renderer.close()
