@@ -202,11 +202,17 @@ def simulate_markers(scene, data, calibration: MocapCalibration, rng: np.random.
     `scene` (object markers, then fingertip markers). An unseen marker comes with cond -1 and zeros, as
     the OWL API reports it.
     """
-    object_sites = data.site_xpos[scene.object_marker_sites]
-    tip_sites = data.site_xpos[scene.fingertip_marker_sites]
-    world = np.vstack([object_sites, tip_sites])
+    return markers_from_world(data.site_xpos[scene.object_marker_sites], data.site_xpos[scene.fingertip_marker_sites],
+                              calibration, rng, noise_std, dropout_probability)
+
+
+def markers_from_world(object_markers: np.ndarray, fingertips: np.ndarray, calibration: MocapCalibration,
+                       rng: np.random.Generator, noise_std: float = 0.003, dropout_probability: float = 0.0) -> MarkerFrame:
+    """`simulate_markers` from marker positions already in the world frame (m): object markers (M, 3), then
+    the five fingertip markers. The simulator passes positions that carry the training observation noise."""
+    world = np.vstack([object_markers, fingertips])
     world = world + noise_std * rng.standard_normal(world.shape)
-    ids = np.concatenate([calibration.object_marker_ids(len(object_sites)), calibration.fingertip_marker_ids])
+    ids = np.concatenate([calibration.object_marker_ids(len(object_markers)), calibration.fingertip_marker_ids])
     positions = calibration.to_mocap(world)
     lost = rng.random(len(ids)) < dropout_probability
     positions[lost] = 0.0
