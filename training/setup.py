@@ -9,5 +9,6 @@ setup(
     zip_safe=False,
     description="Offline training for dactyl: PPO with LSTM policy and value, Ray rollouts, the vision pose estimator, ONNX export.",
     license="Apache-2.0",
-    entry_points={"dactyl.verbs": ["export = dactyl_training.verbs.export:ExportVerb"]},
+    entry_points={"dactyl.verbs": ["export = dactyl_training.verbs.export:ExportVerb",
+                                  "train = dactyl_training.verbs.train:TrainVerb"]},
 )

@@ -1,0 +1,203 @@
+"""The training loop: rollouts (in process, or from Ray workers), the PPO step, logs and checkpoints.
+
+    trainer = Trainer(config, out_dir="runs/block")       # or resume_from="runs/block/ckpt.pt"
+    trainer.run()
+
+Each iteration: broadcast parameters -> every rollout worker collects `rollout_steps` steps of its
+environments -> the learner runs one PPO update on all of it. Checkpoints go to OUT/ckpt.pt every
+`checkpoint_every` iterations, at the end, and when SIGTERM or Ctrl-C asks the run to stop.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dactyl_core.config import dump_yaml, to_dict
+
+from .checkpoint import read_checkpoint, resume_config, save_checkpoint
+from .config import TrainConfig
+from .ppo import Learner, RolloutWorker, build_networks, describe_episodes, merge_rollouts
+
+CHECKPOINT_NAME = "ckpt.pt"
+SUCCESS_WINDOW = 100  # trials in the running mean of consecutive successes
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def worker_seed(run_seed: int, worker: int, iteration: int, generation: int = 0) -> int:
+    """Distinct, reproducible seeds for every worker a run ever starts (restarts and resumes included)."""
+    return int(np.random.SeedSequence([run_seed, worker, iteration, generation]).generate_state(1)[0])
+
+
+class LocalRollouts:
+    """One rollout worker in this process: the single-process mode (tests, debugging)."""
+
+    def __init__(self, config: TrainConfig, iteration: int):
+        self.worker = RolloutWorker(config, worker_seed(config.run.seed, 0, iteration))
+        self.num_workers = 1
+
+    def collect(self, policy_params: dict, value_params: dict, steps: int):
+        self.worker.set_parameters(policy_params, value_params)
+        return self.worker.collect(steps)
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig | None, out_dir: str | Path, resume_from: str | Path | None = None,
+                 address: str | None = None, progress: bool = True, config_source: str = ""):
+        self.out_dir = Path(out_dir)
+        checkpoint = read_checkpoint(resume_from) if resume_from else None
+        self.config = resume_config(checkpoint, config) if checkpoint else config
+        if self.config is None:
+            raise ValueError("give a config or a checkpoint to resume")
+        run = self.config.run
+        self.progress = progress
+        torch.manual_seed(run.seed)
+        self.device = pick_device(run.device)
+        from dactyl_core.observations import value_layout
+        from dactyl_core.randomization import PARAMETER_NAMES
+
+        policy, value = build_networks(self.config, value_layout(len(PARAMETER_NAMES)).size)
+        self.generator = torch.Generator().manual_seed(run.seed)
+        self.learner = Learner(policy, value, self.config.ppo, self.device, self.generator)
+        self.iteration, self.env_steps, self.wall_time = 0, 0, 0.0
+        self.recent_successes: deque[int] = deque(maxlen=SUCCESS_WINDOW)
+        if checkpoint:
+            self._restore(checkpoint)
+        self.address = address
+        self.stop_requested = False
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "config.yaml").write_text(dump_yaml(self.config))
+        self.rollouts = self._make_rollouts()
+
+    # ------------------------------------------------------------------------------ state in and out
+
+    def state(self) -> dict:
+        policy, value = self.learner.cpu_state_dicts()
+        return {
+            "config": to_dict(self.config), "policy": policy, "value": value,
+            "optimizer": self.learner.optimizer.state_dict(),
+            "iteration": self.iteration, "env_steps": self.env_steps, "wall_time": self.wall_time,
+            "learner_rng": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "recent_successes": list(self.recent_successes),
+        }
+
+    def _restore(self, data: dict) -> None:
+        self.learner.policy.load_state_dict(data["policy"])
+        self.learner.value.load_state_dict(data["value"])
+        self.learner.optimizer.load_state_dict(data["optimizer"])
+        self.generator.set_state(data["learner_rng"])
+        torch.set_rng_state(data["torch_rng"])
+        self.iteration, self.env_steps, self.wall_time = data["iteration"], data["env_steps"], data["wall_time"]
+        self.recent_successes.extend(data["recent_successes"])
+
+    def save(self) -> Path:
+        return save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.state())
+
+    def _make_rollouts(self):
+        if self.config.run.workers == 0:
+            return LocalRollouts(self.config, self.iteration)
+        from .ray_rollouts import RayRollouts
+
+        return RayRollouts(self.config, self.iteration, self.address)
+
+    # ------------------------------------------------------------------------------------ the loop
+
+    def run(self, max_iterations: int | None = None) -> dict:
+        """Train until `total_env_steps` (or `max_iterations` more iterations, or a stop signal)."""
+        config = self.config
+        writer = _tensorboard(self.out_dir)
+        log = (self.out_dir / "progress.jsonl").open("a")
+        handlers = _install_stop_handlers(self)
+        bar = tqdm(total=config.run.total_env_steps, initial=min(self.env_steps, config.run.total_env_steps),
+                   unit="step", unit_scale=True, disable=not self.progress, dynamic_ncols=True)
+        done_iterations, last = 0, {}
+        try:
+            while self.env_steps < config.run.total_env_steps and not self.stop_requested:
+                if max_iterations is not None and done_iterations >= max_iterations:
+                    break
+                started = time.perf_counter()
+                policy_params, value_params = self.learner.cpu_state_dicts()
+                rollout = self.rollouts.collect(policy_params, value_params, config.ppo.rollout_steps)
+                collected = time.perf_counter()
+                stats = self.learner.update(rollout)
+                finished = time.perf_counter()
+
+                self.iteration += 1
+                done_iterations += 1
+                self.env_steps += rollout.num_steps
+                self.wall_time += finished - started
+                self.recent_successes.extend(rollout.episodes.successes)
+                stats.update(describe_episodes(rollout.episodes))
+                stats.update({
+                    "reward/mean_step": float(rollout.rewards.mean()),
+                    "episode/goals_reached_per_1k_steps": 1000.0 * rollout.episodes.goals_reached / rollout.num_steps,
+                    "perf/env_steps_per_s": rollout.num_steps / (finished - started),
+                    "perf/rollout_fraction": (collected - started) / (finished - started),
+                    "perf/workers": float(self.rollouts.num_workers),
+                })
+                if self.recent_successes:
+                    stats["episode/successes_running_mean"] = float(np.mean(self.recent_successes))
+                for key, value in stats.items():
+                    writer.add_scalar(key, value, self.env_steps)
+                log.write(json.dumps({"iteration": self.iteration, "env_steps": self.env_steps,
+                                      "wall_time": round(self.wall_time, 3), **stats}) + "\n")
+                log.flush()
+                bar.update(rollout.num_steps)
+                bar.set_postfix(steps_s=f"{stats['perf/env_steps_per_s']:.0f}",
+                                successes=f"{stats.get('episode/successes_running_mean', 0.0):.2f}",
+                                reward=f"{stats['reward/mean_step']:+.3f}")
+                last = stats
+                if self.iteration % config.run.checkpoint_every == 0:
+                    self.save()
+        finally:
+            self.save()
+            bar.close()
+            writer.close()
+            log.close()
+            _restore_handlers(handlers)
+        return {"iteration": self.iteration, "env_steps": self.env_steps, "wall_time": self.wall_time,
+                "stopped": self.stop_requested, **last}
+
+    def close(self) -> None:
+        self.rollouts.close()
+
+
+def _tensorboard(out_dir: Path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(out_dir / "tensorboard"))
+
+
+def _install_stop_handlers(trainer: Trainer):
+    """SIGTERM / Ctrl-C finish the current iteration, checkpoint and return (a second Ctrl-C aborts)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def request_stop(signum, frame):
+        if trainer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        tqdm.write(f"{signal.Signals(signum).name}: stopping after this iteration and writing a checkpoint")
+
+    return {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore_handlers(handlers: dict) -> None:
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
