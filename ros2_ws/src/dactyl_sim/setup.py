@@ -19,5 +19,5 @@ setup(
     maintainer_email="dev@dactyl.invalid",
     description="MuJoCo stand-in for all the hardware",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["sim_node = dactyl_sim.sim_node:main"]},
 )
