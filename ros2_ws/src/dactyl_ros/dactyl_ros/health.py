@@ -22,24 +22,29 @@ class ThrottledLog:
         self._last: dict[str, float] = {}
         self._held_back: dict[str, int] = {}
 
-    def _emit(self, method, key: str, message: str) -> None:
+    def _due(self, key: str, message: str) -> str | None:
+        """The line to log now, or None while this problem is throttled."""
         now = self.clock()
         last = self._last.get(key)
         if last is not None and now - last < self.period:
             self._held_back[key] = self._held_back.get(key, 0) + 1
-            return
+            return None
         repeats = self._held_back.pop(key, 0)
         self._last[key] = now
-        method(message + (f" ({repeats} more like this since the last report)" if repeats else ""))
+        return message + (f" ({repeats} more like this since the last report)" if repeats else "")
 
+    # One call site per severity: rclpy refuses a call site that logs at changing severities.
     def error(self, key: str, message: str) -> None:
-        self._emit(self.logger.error, key, message)
+        if (line := self._due(key, message)) is not None:
+            self.logger.error(line)
 
     def warn(self, key: str, message: str) -> None:
-        self._emit(self.logger.warning, key, message)
+        if (line := self._due(key, message)) is not None:
+            self.logger.warning(line)
 
     def info(self, key: str, message: str) -> None:
-        self._emit(self.logger.info, key, message)
+        if (line := self._due(key, message)) is not None:
+            self.logger.info(line)
 
 
 def diagnostic_array(stamp, name: str, level: int, message: str, values: dict | None = None,
