@@ -23,3 +23,15 @@ def ros_graph(tmp_path):
     graph = RosGraph(tmp_path)
     yield graph
     graph.close()
+
+
+@pytest.fixture(scope="session")
+def untrained_policy(tmp_path_factory):
+    """An exported, randomly initialised LSTM policy with full metadata (`dactyl export --untrained`)."""
+    import subprocess
+    import sys
+
+    path = tmp_path_factory.mktemp("policy") / "policy_untrained.onnx"
+    subprocess.run([sys.executable, "-m", "dactyl_core.cli", "export", "--untrained", "--out", str(path)], check=True,
+                   capture_output=True, text=True)
+    return path
