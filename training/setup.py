@@ -10,5 +10,8 @@ setup(
     description="Offline training for dactyl: PPO with LSTM policy and value, Ray rollouts, the vision pose estimator, ONNX export.",
     license="Apache-2.0",
     entry_points={"dactyl.verbs": ["export = dactyl_training.verbs.export:ExportVerb",
-                                  "train = dactyl_training.verbs.train:TrainVerb"]},
+                                  "train = dactyl_training.verbs.train:TrainVerb",
+                                  "train-vision = dactyl_training.verbs.train_vision:TrainVisionVerb",
+                                  "export-vision = dactyl_training.verbs.vision_model:ExportVisionVerb",
+                                  "eval-vision = dactyl_training.verbs.vision_model:EvalVisionVerb"]},
 )
