@@ -19,5 +19,7 @@ setup(
     maintainer_email="dev@dactyl.invalid",
     description="Shadow Dexterous Hand driver (lifecycle node with safety filter, watchdog and emergency stop) and PhaseSpace motion-capture node (marker fitting to object pose and fingertips)",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "hand_node = shadow_hand_driver.hand_node:main",
+    ]},
 )

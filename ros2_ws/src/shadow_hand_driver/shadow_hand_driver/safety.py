@@ -1,0 +1,111 @@
+"""The hand driver's safety filter: nothing reaches the hand that is malformed, outside the joint limits, or
+faster than the rate limit. Pure Python (no rclpy), so it is property-tested on its own.
+
+* `parse_command` turns joint names and positions into the 24 targets in table order, or raises
+  `CommandError` saying what is wrong (unknown, missing or repeated names, sizes, NaN/inf).
+* `SafetyFilter` clamps targets to the joint limits (`joints.COMMAND_LIMITS`, Shadow convention) and moves
+  each joint at most `max_speed * dt` from the last forwarded command, with dt the time since that command
+  capped at one control period (a burst of commands cannot add up to a fast motion; a pause cannot save
+  up for a jump). It starts from the measured pose and keeps the last forwarded pose to hold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dactyl_core import joints
+
+
+class CommandError(ValueError):
+    """A command that cannot be forwarded; the message says why."""
+
+
+def parse_command(names, positions) -> np.ndarray:
+    """24 Shadow joint targets in table order from a command's names and positions (any order)."""
+    names = list(names)
+    positions = np.asarray(positions, dtype=np.float64).reshape(-1)
+    if len(names) != len(positions):
+        raise CommandError(f"{len(names)} joint names but {len(positions)} positions")
+    unknown = [n for n in names if n not in joints.SHADOW_JOINT_NAMES]
+    if unknown:
+        raise CommandError(f"unknown joint name(s) {unknown[:6]}; expected Shadow names such as 'rh_FFJ1' "
+                           "(a simulation name like 'robot0:FFJ0' must go through the joint table)")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CommandError(f"joint name(s) {repeated} appear more than once")
+    missing = [n for n in joints.SHADOW_JOINT_NAMES if n not in names]
+    if missing:
+        raise CommandError(f"{len(missing)} joint(s) missing: {missing[:6]}{' ...' if len(missing) > 6 else ''}; "
+                           f"a command must name all {joints.NUM_JOINTS} joints")
+    bad = [n for n, p in zip(names, positions) if not np.isfinite(p)]
+    if bad:
+        raise CommandError(f"non-finite target(s) (NaN or inf) for {bad[:6]}")
+    targets = np.empty(joints.NUM_JOINTS)
+    targets[[joints.shadow_index(n) for n in names]] = positions
+    return targets
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    command: np.ndarray  # (24,) what may be forwarded
+    clamped: tuple[str, ...]  # joints whose target lay outside the limits
+    rate_limited: tuple[str, ...]  # joints slowed down by the rate limit
+
+
+class SafetyFilter:
+    def __init__(self, max_speed: float, control_period: float, limits: np.ndarray = joints.COMMAND_LIMITS):
+        if max_speed <= 0 or control_period <= 0:
+            raise ValueError("max_speed and control_period must be positive")
+        self.max_speed = max_speed
+        self.control_period = control_period
+        self.lower, self.upper = np.asarray(limits, dtype=np.float64).T
+        self.last_command: np.ndarray | None = None  # the last safe pose: forwarded, or measured at start
+        self.last_time = 0.0
+
+    @property
+    def primed(self) -> bool:
+        return self.last_command is not None
+
+    @property
+    def max_step(self) -> float:
+        """The most any joint may move between two forwarded commands (rad)."""
+        return self.max_speed * self.control_period
+
+    def prime(self, measured_pose: np.ndarray, now: float) -> None:
+        """Start from where the hand is (clamped into the limits); the first command moves from here."""
+        pose = np.asarray(measured_pose, dtype=np.float64)
+        if pose.shape != (joints.NUM_JOINTS,) or not np.isfinite(pose).all():
+            raise CommandError(f"measured pose must be {joints.NUM_JOINTS} finite values")
+        self.last_command = np.clip(pose, self.lower, self.upper)
+        self.last_time = now
+
+    def allowed_step(self, now: float) -> float:
+        return self.max_speed * float(np.clip(now - self.last_time, 0.0, self.control_period))
+
+    def filter(self, targets: np.ndarray, now: float) -> FilterResult:
+        """The command to forward for validated targets (from `parse_command`) at time `now` (s)."""
+        if self.last_command is None:
+            raise CommandError("the hand's pose is not known yet (no joint states); nothing can be forwarded")
+        targets = np.asarray(targets, dtype=np.float64)
+        if targets.shape != (joints.NUM_JOINTS,) or not np.isfinite(targets).all():
+            raise CommandError(f"targets must be {joints.NUM_JOINTS} finite values")
+        if now < self.last_time:  # the clock went back (a simulation reset): no motion this step
+            self.last_time = now
+        clamped_targets = np.clip(targets, self.lower, self.upper)
+        step = self.allowed_step(now)
+        command = np.clip(self.last_command + np.clip(clamped_targets - self.last_command, -step, step), self.lower, self.upper)
+        result = FilterResult(command, _names_where(clamped_targets != targets), _names_where(command != clamped_targets))
+        self.last_command = command
+        self.last_time = now
+        return result
+
+    def hold(self) -> np.ndarray:
+        """The last safe pose, to hold when commands stop or on an emergency stop."""
+        if self.last_command is None:
+            raise CommandError("the hand's pose is not known yet (no joint states)")
+        return self.last_command.copy()
+
+
+def _names_where(mask: np.ndarray) -> tuple[str, ...]:
+    return tuple(name for name, flagged in zip(joints.SHADOW_JOINT_NAMES, mask) if flagged)

@@ -1,0 +1,110 @@
+"""The hand driver's safety filter, on its own: validation, clamping, rate limiting, holding.
+
+The property test drives the filter with arbitrary command sequences (garbage included) and checks the
+two promises the driver makes about everything it forwards."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dactyl_core import joints
+from shadow_hand_driver.safety import CommandError, SafetyFilter, parse_command
+
+NAMES = list(joints.SHADOW_JOINT_NAMES)
+LOW, HIGH = joints.COMMAND_LIMITS.T
+MAX_SPEED, PERIOD = 2.0, 0.08
+
+
+def test_parse_command_accepts_any_order_and_refuses_malformed_commands():
+    targets = np.linspace(0.0, 0.2, 24)
+    order = np.random.default_rng(0).permutation(24)
+    np.testing.assert_array_equal(parse_command([NAMES[i] for i in order], targets[order]), targets)
+    with pytest.raises(CommandError, match="unknown joint name"):
+        parse_command(["robot0:FFJ0"] + NAMES[1:], targets)
+    with pytest.raises(CommandError, match="missing"):
+        parse_command(NAMES[:20], targets[:20])
+    with pytest.raises(CommandError, match="more than once"):
+        parse_command(NAMES[:23] + [NAMES[0]], targets)
+    with pytest.raises(CommandError, match="24 joint names but 23 positions"):
+        parse_command(NAMES, targets[:23])
+    for bad in (np.nan, np.inf, -np.inf):
+        values = targets.copy()
+        values[5] = bad
+        with pytest.raises(CommandError, match="non-finite.*rh_FFJ1"):
+            parse_command(NAMES, values)
+
+
+def test_filter_clamps_rate_limits_and_reports_which_joints():
+    safety = SafetyFilter(MAX_SPEED, PERIOD)
+    with pytest.raises(CommandError, match="not known"):
+        safety.filter(np.zeros(24), 0.0)
+    safety.prime(np.zeros(24), 0.0)
+    far = np.zeros(24)
+    far[joints.shadow_index("rh_FFJ3")] = 5.0  # beyond the 1.571 limit and far beyond one step
+    result = safety.filter(far, 1.0)
+    assert result.clamped == ("rh_FFJ3",) and result.rate_limited == ("rh_FFJ3",)
+    assert result.command[joints.shadow_index("rh_FFJ3")] == pytest.approx(MAX_SPEED * PERIOD)
+    # a burst: 10 ms later only 10 ms worth of motion is allowed
+    result = safety.filter(far, 1.01)
+    assert result.command[joints.shadow_index("rh_FFJ3")] == pytest.approx(MAX_SPEED * PERIOD + MAX_SPEED * 0.01)
+    for step in range(2, 40):
+        result = safety.filter(far, 1.01 + step * PERIOD)
+    assert result.command[joints.shadow_index("rh_FFJ3")] == pytest.approx(HIGH[joints.shadow_index("rh_FFJ3")])
+    np.testing.assert_array_equal(safety.hold(), result.command)
+
+
+def test_a_clock_that_jumps_back_does_not_unlock_motion():
+    safety = SafetyFilter(MAX_SPEED, PERIOD)
+    safety.prime(np.zeros(24), 100.0)
+    first = safety.filter(np.full(24, 0.3), 0.0).command  # sim reset: time went back
+    np.testing.assert_array_equal(first, np.clip(np.zeros(24), LOW, HIGH))
+    second = safety.filter(np.full(24, 0.3), PERIOD).command
+    assert np.abs(second - first).max() <= MAX_SPEED * PERIOD + 1e-12
+
+
+def test_prime_clamps_a_measured_pose_outside_the_limits():
+    safety = SafetyFilter(MAX_SPEED, PERIOD)
+    pose = np.zeros(24)
+    pose[joints.shadow_index("rh_THJ1")] = -0.1  # a little beyond the command range
+    safety.prime(pose, 0.0)
+    assert safety.hold()[joints.shadow_index("rh_THJ1")] == 0.0
+    with pytest.raises(CommandError):
+        safety.prime(np.full(24, np.nan), 0.0)
+
+
+values = st.one_of(st.floats(-10.0, 10.0), st.sampled_from([np.nan, np.inf, -np.inf, 1e300, -1e300]))
+commands = st.tuples(
+    st.floats(0.0, 0.3),  # seconds since the previous command (bursts, pauses)
+    st.lists(values, min_size=24, max_size=24),
+    st.sampled_from(["ok", "ok", "ok", "shuffled", "dropped", "renamed"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.lists(st.floats(-2.0, 2.0), min_size=24, max_size=24), sequence=st.lists(commands, max_size=40),
+       max_speed=st.floats(0.1, 5.0), period=st.floats(0.01, 0.2))
+def test_every_forwarded_command_is_within_limits_and_rate_limits(start, sequence, max_speed, period):
+    safety = SafetyFilter(max_speed, period)
+    now = 0.0
+    safety.prime(np.array(start), now)
+    previous, previous_time = safety.hold(), now
+    for dt, positions, naming in sequence:
+        now += dt
+        names = list(NAMES)
+        if naming == "shuffled":
+            names = names[::-1]
+        elif naming == "dropped":
+            names = names[:-1]
+        elif naming == "renamed":
+            names[3] = "FFJ3"
+        try:
+            command = safety.filter(parse_command(names, positions[: len(names)]), now).command
+        except CommandError:
+            command = safety.hold()  # what the driver forwards instead: the last safe pose
+            assert np.array_equal(command, previous)
+            continue
+        assert np.isfinite(command).all()
+        assert (command >= LOW).all() and (command <= HIGH).all()
+        allowed = max_speed * min(now - previous_time, period)
+        assert np.abs(command - previous).max() <= allowed + 1e-9
+        previous, previous_time = command, now
