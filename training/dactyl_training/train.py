@@ -65,6 +65,8 @@ class Trainer:
             raise ValueError("give a config or a checkpoint to resume")
         run = self.config.run
         self.progress = progress
+        if run.torch_threads:
+            torch.set_num_threads(run.torch_threads)
         torch.manual_seed(run.seed)
         self.device = pick_device(run.device)
         from dactyl_core.observations import value_layout
