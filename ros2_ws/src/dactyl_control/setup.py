@@ -19,5 +19,8 @@ setup(
     maintainer_email="dev@dactyl.invalid",
     description="The LSTM control policy node (ONNX Runtime) and the trial manager",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "policy_node = dactyl_control.policy_node:main",
+        "trial_manager = dactyl_control.trial_manager:main",
+    ]},
 )

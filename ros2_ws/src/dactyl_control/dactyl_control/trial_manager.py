@@ -1,0 +1,226 @@
+"""dactyl_trials: runs the paper's evaluation on the robot: K trials, each counting consecutive successes.
+
+Per trial: (in simulation) reset the simulator, draw a goal with the training goal sampler, publish it,
+announce the trial start (the policy node resets its LSTM on it), then score every measured object pose
+with `dactyl_core.trials.TrialTracker` (success within 0.4 rad -> new goal; drop, goal timeout or 50
+successes end the trial). After each trial the results so far, with the Table-3 row, go out on
+interfaces.TRIAL_RESULTS as JSON with the keys of `dactyl evaluate --json`.
+
+On the real hand there is no simulator to reset: with `reset_sim` false, each trial waits for an operator
+to call interfaces.START_TRIAL once the object is in the palm.
+
+In simulation a reset moves the hand back to its start pose in an instant, which the hand driver's rate
+limiter (referenced to the old pose) would fight. So, when `hand_node` is set, a reset is wrapped in the
+driver's lifecycle: deactivate (safe stop), reset, wait for /joint_states of the new pose, activate (the
+driver re-reads the pose), then start the trial.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, QuaternionStamped
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Header, String
+from std_srvs.srv import Trigger
+
+from dactyl_core import interfaces
+from dactyl_core.env import load_env_config
+from dactyl_core.evaluate import EvaluationResult
+from dactyl_core.trials import TrialTracker
+from dactyl_ros import qos
+from dactyl_ros.conversions import pose_from_msg, quaternion_to_msg, seconds_to_stamp, stamp_to_seconds
+from dactyl_ros.node_main import run_node
+from dactyl_ros.params import Param, declare
+
+LOG_THROTTLE_S = 2.0
+
+PARAMS = (
+    Param("trials", 10, "trials to run; 0 runs until stopped", minimum=0),
+    Param("object", "block", "object in the hand", choices=("block", "prism"), read_only=True),
+    Param("seed", 0, "seed of the goal draws", minimum=0, read_only=True),
+    Param("reset_sim", True, f"reset the simulator ({interfaces.SIM_RESET}) before each trial; false on the real "
+          f"hand, where each trial waits for {interfaces.START_TRIAL}"),
+    Param("control_period", 0.08, "seconds per control step (goal timeouts count these)", minimum=0.001, read_only=True),
+    Param("pose_timeout", 1.0, "seconds without an object pose before it is reported missing", minimum=0.01),
+    Param("hand_node", "", "name of the hand driver's lifecycle node to deactivate around a simulator reset "
+          "(empty: do not touch it)", read_only=True),
+    Param("settle_joint_states", 3, "joint states of the reset pose to wait for before re-activating the hand", minimum=1),
+    Param("policy_label", "", "what is being evaluated, recorded in the results"),
+    Param("randomization_label", "", "the simulator's randomization setting, recorded in the results"),
+)
+
+
+class TrialManager(Node):
+    def __init__(self):
+        super().__init__(interfaces.TRIAL_NODE)
+        self.p = p = declare(self, PARAMS)
+        self.task = load_env_config(p.object).task
+        self.tracker = TrialTracker(self.task, p.control_period, np.random.default_rng(p.seed))
+        self.result = EvaluationResult([], [], policy=p.policy_label, randomization=p.randomization_label, object=p.object, seed=p.seed)
+        self.trial = 0  # number of the running trial (1-based), 0 before the first
+        self.trial_start_time = 0.0
+        self.last_pose_time: float | None = None
+        self.reset_time = 0.0
+        self.phase = "idle"  # idle -> deactivating -> resetting -> settling -> activating -> running
+        self.settle_count = 0
+        self.goal_pub = self.create_publisher(QuaternionStamped, interfaces.GOAL, qos.LATCHED)
+        self.event_pub = self.create_publisher(String, interfaces.TRIAL_EVENTS, qos.EVENTS)
+        self.results_pub = self.create_publisher(String, interfaces.TRIAL_RESULTS, qos.LATCHED)
+        self.diag_pub = self.create_publisher(DiagnosticArray, interfaces.DIAGNOSTICS, qos.EVENTS)
+        self.create_subscription(PoseStamped, interfaces.OBJECT_POSE, self.on_pose, qos.SENSOR)
+        self.create_service(Trigger, interfaces.START_TRIAL, self.on_start_request)
+        self.reset_client = self.create_client(Trigger, interfaces.SIM_RESET) if p.reset_sim else None
+        self.lifecycle_client = (self.create_client(ChangeState, f"/{p.hand_node.strip('/')}/change_state")
+                                 if p.reset_sim and p.hand_node else None)
+        if self.lifecycle_client is not None:
+            self.create_subscription(JointState, interfaces.JOINT_STATES, self.on_joint_state, qos.SENSOR)
+        self.create_timer(0.25, self.tick)
+        how = f"resetting the simulator through {interfaces.SIM_RESET}" if p.reset_sim else f"waiting for {interfaces.START_TRIAL} per trial"
+        self.get_logger().info(f"{p.trials or 'unlimited'} trials of the {p.object}, {how}")
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---------------------------------------------------------------------------------- trial flow
+
+    def tick(self) -> None:
+        """Start the next trial when none runs; report a missing pose stream."""
+        finished = self.p.trials and len(self.result.trials) >= self.p.trials
+        if not self.tracker.running and self.phase == "idle" and not finished and self.p.reset_sim:
+            self.begin_reset()
+        if self.tracker.running and self.last_pose_time is not None and self._now() - self.last_pose_time > self.p.pose_timeout:
+            self.get_logger().error(f"no object pose for {self._now() - self.last_pose_time:.2f} s on {interfaces.OBJECT_POSE}",
+                                    throttle_duration_sec=LOG_THROTTLE_S)
+        self.publish_diagnostics()
+
+    def begin_reset(self) -> None:
+        clients = [self.reset_client] + ([self.lifecycle_client] if self.lifecycle_client else [])
+        if not all(c.service_is_ready() for c in clients):
+            self.get_logger().warn(f"waiting for {', '.join(c.srv_name for c in clients if not c.service_is_ready())}",
+                                   throttle_duration_sec=5.0)
+            return
+        if self.lifecycle_client is None:
+            self.reset_sim()
+            return
+        self.phase = "deactivating"
+        self.change_hand_state(Transition.TRANSITION_DEACTIVATE, lambda ok: self.reset_sim())
+
+    def change_hand_state(self, transition: int, then) -> None:
+        request = ChangeState.Request(transition=Transition(id=transition))
+        # Deactivating an inactive driver fails harmlessly: the hand is stopped either way.
+        self.lifecycle_client.call_async(request).add_done_callback(lambda f: then(bool(f.result() and f.result().success)))
+
+    def reset_sim(self) -> None:
+        self.phase = "resetting"
+        self.reset_client.call_async(Trigger.Request()).add_done_callback(self.on_reset_done)
+
+    def on_reset_done(self, future) -> None:
+        response = future.result()
+        if response is None or not response.success:
+            self.get_logger().error(f"simulator reset failed: {getattr(response, 'message', 'no answer')}")
+            self.phase = "idle"
+            return
+        self.reset_time = self._now()
+        if self.lifecycle_client is None:
+            self.phase = "idle"
+            self.start_trial()
+        else:
+            self.settle_count = 0
+            self.phase = "settling"
+
+    def on_joint_state(self, msg: JointState) -> None:
+        if self.phase != "settling" or stamp_to_seconds(msg.header.stamp) < self.reset_time:
+            return
+        self.settle_count += 1
+        if self.settle_count >= self.p.settle_joint_states:
+            self.phase = "activating"
+            self.change_hand_state(Transition.TRANSITION_ACTIVATE, self.on_hand_activated)
+
+    def on_hand_activated(self, ok: bool) -> None:
+        self.phase = "idle"
+        if not ok:
+            self.get_logger().error(f"could not activate {self.p.hand_node}; the trial starts anyway and the hand "
+                                    "will not move until the driver is active")
+        self.start_trial()
+
+    def on_start_request(self, request, response):
+        if self.tracker.running:
+            response.success, response.message = False, f"trial {self.trial} is still running"
+        elif self.p.trials and len(self.result.trials) >= self.p.trials:
+            response.success, response.message = False, f"all {self.p.trials} trials are done"
+        else:
+            self.start_trial()
+            response.success, response.message = True, f"trial {self.trial} started"
+        return response
+
+    def start_trial(self) -> None:
+        goal = self.tracker.start()
+        self.trial += 1
+        self.trial_start_time = self._now()
+        self.last_pose_time = self.trial_start_time
+        self.publish_goal(goal)
+        self.publish_event({"event": "trial_start", "trial": self.trial, "time": self.trial_start_time})
+        self.get_logger().info(f"trial {self.trial} started")
+
+    def on_pose(self, msg: PoseStamped) -> None:
+        if not self.tracker.running:
+            return
+        stamp = stamp_to_seconds(msg.header.stamp)
+        if stamp < self.trial_start_time:
+            return  # measured before this trial began (before the reset)
+        if self.tracker.last_stamp is not None and stamp < self.tracker.last_stamp + 0.5 * self.p.control_period:
+            return  # not a new control step
+        try:
+            position, quat = pose_from_msg(msg.pose)
+        except ValueError as err:
+            self.get_logger().error(f"rejected object pose: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        self.last_pose_time = self._now()
+        update = self.tracker.update(stamp, position, quat)
+        if update.success:
+            self.publish_event({"event": "success", "trial": self.trial, "successes": update.successes, "time": stamp})
+            if update.done_reason == "running":
+                self.publish_goal(self.tracker.goal)
+        if update.done_reason != "running":
+            self.end_trial(update.successes, update.done_reason, stamp)
+
+    def end_trial(self, successes: int, reason: str, stamp: float) -> None:
+        self.result.trials.append(successes)
+        self.result.reasons.append(reason)
+        self.result.env_steps += int(self.tracker.counters.steps[0])
+        self.publish_event({"event": "trial_end", "trial": self.trial, "successes": successes, "reason": reason, "time": stamp})
+        complete = bool(self.p.trials) and len(self.result.trials) >= self.p.trials
+        results = {**self.result.to_dict(), "table_row": self.result.table_row(), "complete": complete,
+                   "trials_planned": self.p.trials}
+        self.results_pub.publish(String(data=json.dumps(results)))
+        self.get_logger().info(f"trial {self.trial}: {successes} consecutive successes ({reason}); "
+                               f"so far {self.result.table_row()}")
+
+    def publish_goal(self, goal: np.ndarray) -> None:
+        self.goal_pub.publish(QuaternionStamped(header=Header(stamp=seconds_to_stamp(self._now()), frame_id=interfaces.WORLD_FRAME),
+                                                quaternion=quaternion_to_msg(goal)))
+
+    def publish_event(self, event: dict) -> None:
+        self.event_pub.publish(String(data=json.dumps(event)))
+
+    def publish_diagnostics(self) -> None:
+        running = self.tracker.running
+        values = {"trial": self.trial, "finished_trials": len(self.result.trials), "running": running,
+                  "successes": int(self.tracker.counters.successes[0]) if running else 0}
+        status = DiagnosticStatus(level=DiagnosticStatus.OK, name=interfaces.TRIAL_NODE,
+                                  message=f"trial {self.trial} running" if running else "between trials",
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+
+
+def main(args=None) -> int:
+    return run_node(TrialManager, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
