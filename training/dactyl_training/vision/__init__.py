@@ -1,0 +1,1 @@
+"""The pose estimator: network, render-set loading, training, ONNX export, evaluation."""
