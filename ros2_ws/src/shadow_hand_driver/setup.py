@@ -21,5 +21,6 @@ setup(
     license="Apache-2.0",
     entry_points={"console_scripts": [
         "hand_node = shadow_hand_driver.hand_node:main",
+        "phasespace_node = shadow_hand_driver.phasespace_node:main",
     ]},
 )
