@@ -27,6 +27,7 @@ setup(
             "joints = dactyl_core.verbs.joint_table:JointTableVerb",
             "evaluate = dactyl_core.verbs.evaluate:EvaluateVerb",
             "bench-sim = dactyl_core.verbs.bench_sim:BenchSimVerb",
+            "calibrate-mocap = dactyl_core.verbs.calibrate_mocap:CalibrateMocapVerb",
             "render-dataset = dactyl_core.verbs.render_dataset:RenderDatasetVerb",
         ],
     },
