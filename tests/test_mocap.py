@@ -209,3 +209,72 @@ def test_motor_commands_round_trip_and_couple_the_distal_pairs():
     np.testing.assert_allclose(commands[:, ff0], targets[:, j1] + targets[:, j2])
     low, high = joints.MOTOR_COMMAND_LIMITS.T
     assert ((commands >= low - 1e-12) & (commands <= high + 1e-12)).all()
+
+
+# --- calibration procedure ------------------------------------------------------------------------------
+
+def calibration_points(rotation, translation, world, noise_mm=0.0):
+    readings = (world - translation) @ rotation * 1000.0 + noise_mm * RNG.standard_normal(world.shape)
+    return mocap.CalibrationPoints(tuple(mocap.PointPair(tuple(w), tuple(r)) for w, r in zip(world, readings)))
+
+
+def test_calibrate_recovers_a_known_transform_from_noisy_readings():
+    base = mocap.load_calibration()
+    for _ in range(5):
+        rotation, translation = random_pose(RNG)
+        world = RNG.uniform(0.5, 1.5, (8, 3))
+        calibration, residual = mocap.calibrate(calibration_points(rotation, translation, world, noise_mm=0.5), base)
+        assert np.abs(calibration.matrix - rotation).max() < 0.01 and np.linalg.det(calibration.matrix) == pytest.approx(1.0)
+        np.testing.assert_allclose(calibration.translation, translation, atol=0.003)
+        assert residual < 0.001 and calibration.fingertip_marker_ids == base.fingertip_marker_ids
+    mirrored = calibration_points(np.diag([1.0, 1.0, -1.0]), np.zeros(3), RNG.uniform(0.5, 1.5, (8, 3)))
+    assert mocap.calibrate(mirrored, base)[1] > 0.05  # a reflection never comes out; it shows as a residual
+
+
+def test_calibrate_mocap_verb_writes_a_calibration_the_nodes_load(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    rotation, translation = random_pose(RNG)
+    points = calibration_points(rotation, translation, RNG.uniform(0.5, 1.5, (5, 3)))
+    pairs = tmp_path / "pairs.yaml"
+    pairs.write_text(yaml.safe_dump({"pairs": [{"world": [float(v) for v in p.world], "phasespace": [float(v) for v in p.phasespace]} for p in points.pairs]}))
+    out = tmp_path / "calibration.yaml"
+    cli = [sys.executable, "-m", "dactyl_core.cli", "calibrate-mocap"]
+    result = subprocess.run(cli + [str(pairs), "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0 and "5 point pairs, rms residual 0.00 mm" in result.stdout, result.stderr
+    np.testing.assert_allclose(mocap.load_calibration(out).matrix, rotation, atol=1e-8)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"pairs": [{"world": [0, 0, i], "phasespace": [0, 0, 1000 * i]} for i in range(4)]}))
+    result = subprocess.run(cli + [str(bad)], capture_output=True, text=True)
+    assert result.returncode == 2 and "collinear" in result.stderr
+
+
+def test_throttled_log_reports_each_problem_once_per_period_and_counts_repeats():
+    from dactyl_ros.health import ThrottledLog
+
+    lines = []
+
+    class Logger:
+        def error(self, line):
+            lines.append(("error", line))
+
+        def warning(self, line):
+            lines.append(("warning", line))
+
+        info = warning
+
+    now = [0.0]
+    log = ThrottledLog(Logger(), period=1.0, clock=lambda: now[0])
+    for _ in range(4):
+        log.error("nan", "NaN command")
+        log.warn("clamp", "clamped")
+        now[0] += 0.3
+    assert lines == [("error", "NaN command"), ("warning", "clamped")]  # 0.9 s passed: still within the period
+    now[0] += 0.2
+    log.error("nan", "NaN command")
+    assert lines[-1] == ("error", "NaN command (3 more like this since the last report)")
+    log.warn("clamp", "clamped")
+    assert lines[-1] == ("warning", "clamped (3 more like this since the last report)") and len(lines) == 4

@@ -11,6 +11,7 @@ positions. `simulate_markers` is the other direction: what PhaseSpace would repo
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,39 @@ class MocapCalibration:
 def load_calibration(source=None) -> MocapCalibration:
     """The calibration from a YAML path or mapping (default: config/mocap_calibration.yaml); strict."""
     return load(MocapCalibration, CONFIG_FILE if source is None else source)
+
+
+@dataclass(frozen=True)
+class PointPair:
+    world: Vector3  # m, where a marker was placed, in the world frame
+    phasespace: Vector3  # mm, what PhaseSpace reported for it
+
+
+@dataclass(frozen=True)
+class CalibrationPoints:
+    """The input of `calibrate`: a marker placed at known world positions and PhaseSpace's readings."""
+
+    pairs: tuple[PointPair, ...]
+
+    def __post_init__(self):
+        if len(self.pairs) < 3:
+            raise ConfigError(f"calibration points: {len(self.pairs)} pair(s); at least 3 non-collinear are needed (4+ advised)")
+
+
+def calibrate(points: CalibrationPoints, base: MocapCalibration) -> tuple[MocapCalibration, float]:
+    """The world <- PhaseSpace transform that best maps the readings onto the known positions (Kabsch).
+
+    Marker ids are kept from `base`. Returns the calibration and its rms residual in metres; a
+    reflection cannot come out (determinant correction), so a mirrored setup shows as a large residual.
+    """
+    world = np.array([p.world for p in points.pairs], dtype=np.float64)
+    readings = np.array([p.phasespace for p in points.pairs], dtype=np.float64) / MM_PER_M
+    try:
+        fit = fit_rigid(readings, world)
+    except PoseFitError as err:
+        raise ConfigError(f"calibration points: {err}") from None
+    rotation = tuple(tuple(float(v) for v in row) for row in fit.rotation)
+    return dataclasses.replace(base, rotation=rotation, translation=tuple(float(v) for v in fit.translation)), fit.rms_residual
 
 
 @dataclass(frozen=True)
