@@ -35,3 +35,19 @@ def untrained_policy(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "dactyl_core.cli", "export", "--untrained", "--out", str(path)], check=True,
                    capture_output=True, text=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_pose_model(tmp_path_factory):
+    """A small untrained three-camera pose estimator exported with full metadata: (torch model, ONNX path)."""
+    import torch
+
+    from dactyl_core.interfaces import CAMERA_NAMES
+    from dactyl_training.vision.export import export_pose_model, pose_model_metadata
+    from dactyl_training.vision.pose_net import PoseNet, PoseNetConfig
+
+    torch.manual_seed(0)
+    model = PoseNet(PoseNetConfig(channels=(8, 8, 16, 16), hidden=32)).eval()
+    path = tmp_path_factory.mktemp("pose_model") / "small_pose.onnx"
+    export_pose_model(model, pose_model_metadata(model, list(CAMERA_NAMES), "block", "untrained test model"), path)
+    return model, path
