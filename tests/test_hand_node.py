@@ -28,15 +28,20 @@ def command(positions, names=NAMES, points=1):
 class FakeHand:
     """The hand side of the graph: publishes joint states and records what reaches the controllers."""
 
-    def __init__(self, graph, pose=MID):
+    def __init__(self, graph, pose=MID, publish_states=True):
         self.graph = graph
         probe = graph.probe
         self.trajectories = probe.subscribe(interfaces.TRAJECTORY_COMMAND, JointTrajectory, qos.COMMAND)
         self.diagnostics = probe.subscribe(interfaces.DIAGNOSTICS, DiagnosticArray, qos.EVENTS)
         self.policy = probe.publisher(interfaces.POLICY_COMMAND, JointTrajectory)
-        states = probe.publisher(interfaces.JOINT_STATES, JointState, qos.SENSOR)
-        message = JointState(name=NAMES, position=[float(p) for p in pose])
-        probe.node.create_timer(0.02, lambda: states.publish(message))
+        self.pose = pose
+        if publish_states:
+            self.publish_states()
+
+    def publish_states(self) -> None:
+        states = self.graph.probe.publisher(interfaces.JOINT_STATES, JointState, qos.SENSOR)
+        message = JointState(name=NAMES, position=[float(p) for p in self.pose])
+        self.graph.probe.node.create_timer(0.02, lambda: states.publish(message))
 
     def send(self, msg) -> None:
         self.graph.wait_until(lambda: self.policy.get_subscription_count() > 0, 20, "the hand node's command subscription")
@@ -104,10 +109,15 @@ def test_lifecycle_configure_activate_deactivate_is_a_safe_stop(ros_graph):
 
 
 def test_position_controller_interface_sends_one_float_per_motor_with_coupled_j0(ros_graph):
-    ros_graph.start(MODULE, interfaces.HAND_NODE, params={"autostart": True, "controller_interface": "position"})
+    node = ros_graph.start(MODULE, interfaces.HAND_NODE, params={"autostart": True, "controller_interface": "position",
+                                                                  "diagnostics_period": 0.2})
     motors = {name: ros_graph.probe.subscribe(topic, Float64, qos.COMMAND)
               for name, topic in interfaces.POSITION_CONTROLLER_COMMANDS.items()}
-    hand = FakeHand(ros_graph)
+    hand = FakeHand(ros_graph, publish_states=False)
+    hand.diagnostic("waiting for /joint_states")  # the start pose of the rate limit is unknown: nothing moves
+    hand.send_until(lambda: "the hand's pose is not known yet" in node.output(), command(MID), "the refusal")
+    assert all(len(log) == 0 for log in motors.values())
+    hand.publish_states()
     target = MID.copy()
     target[joints.shadow_index("rh_FFJ2")] = 0.9
     target[joints.shadow_index("rh_FFJ1")] = 0.8
