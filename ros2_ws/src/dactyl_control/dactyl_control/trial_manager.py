@@ -11,8 +11,8 @@ to call interfaces.START_TRIAL once the object is in the palm.
 
 In simulation a reset moves the hand back to its start pose in an instant, which the hand driver's rate
 limiter (referenced to the old pose) would fight. So, when `hand_node` is set, a reset is wrapped in the
-driver's lifecycle: deactivate (safe stop), reset, wait for /joint_states of the new pose, activate (the
-driver re-reads the pose), then start the trial.
+driver's lifecycle: deactivate (safe stop), reset, start the trial, wait for /joint_states of the new pose,
+activate (the driver re-reads the pose).
 """
 from __future__ import annotations
 
@@ -126,9 +126,11 @@ class TrialManager(Node):
             self.phase = "idle"
             return
         self.reset_time = self._now()
+        # The trial starts now, before the driver is re-activated, so the policy has reset its LSTM and
+        # re-read the hand's pose by the time its commands are forwarded again.
+        self.start_trial()
         if self.lifecycle_client is None:
             self.phase = "idle"
-            self.start_trial()
         else:
             self.settle_count = 0
             self.phase = "settling"
@@ -144,9 +146,8 @@ class TrialManager(Node):
     def on_hand_activated(self, ok: bool) -> None:
         self.phase = "idle"
         if not ok:
-            self.get_logger().error(f"could not activate {self.p.hand_node}; the trial starts anyway and the hand "
-                                    "will not move until the driver is active")
-        self.start_trial()
+            self.get_logger().error(f"could not activate {self.p.hand_node}: the hand will not move until the driver "
+                                    "is active")
 
     def on_start_request(self, request, response):
         if self.tracker.running:

@@ -1,0 +1,191 @@
+"""The local launcher: start the graph of `dactyl_core.graph` as processes, follow the trials, record.
+
+`dactyl up` is this module. It resolves the graph description for the given arguments (the same
+description `launch/dactyl.launch.py` translates for `ros2 launch`), starts every node as
+`python -m <module> --ros-args ...` with its parameters in a YAML file and its log in the run folder, joins
+the graph itself to print progress and record every topic to MCAP, and ends when the trial manager reports
+the last trial, printing the Table-3 row.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from dactyl_core.graph import ResolvedNode
+
+
+@dataclass
+class NodeProcess:
+    node: ResolvedNode
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def name(self) -> str:
+        return self.node.spec.name
+
+    def log_tail(self, chars: int = 2000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+def node_command(node: ResolvedNode, params_file: Path) -> list[str]:
+    """The command line of one node: its module's entry point with ROS arguments."""
+    args = [sys.executable, "-m", node.spec.module, "--ros-args", "-r", f"__node:={node.spec.name}",
+            "--params-file", str(params_file)]
+    for source, target in node.remappings.items():
+        args += ["-r", f"{source}:={target}"]
+    return args
+
+
+def graph_environment(base: dict | None = None) -> dict:
+    env = dict(os.environ if base is None else base)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # a demo stays on this machine unless told
+    env.update(PYTHONUNBUFFERED="1", RCUTILS_LOGGING_BUFFERED_STREAM="0")
+    return env
+
+
+class GraphProcesses:
+    """The graph's node processes: start, watch, stop (SIGINT first, as ros2 launch does)."""
+
+    def __init__(self, nodes: list[ResolvedNode], run_dir: Path, env: dict | None = None):
+        self.nodes = nodes
+        self.run_dir = Path(run_dir)
+        self.env = graph_environment(env)
+        self.processes: dict[str, NodeProcess] = {}
+
+    def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for node in self.nodes:
+            self.start_node(node)
+
+    def start_node(self, node: ResolvedNode) -> NodeProcess:
+        name = node.spec.name
+        params_file = self.run_dir / f"{name}.params.yaml"
+        params_file.write_text(yaml.safe_dump({name: {"ros__parameters": node.parameters}}))
+        log_path = self.run_dir / f"{name}.log"
+        with open(log_path, "a") as log:
+            process = subprocess.Popen(node_command(node, params_file), env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        self.processes[name] = NodeProcess(node, process, log_path)
+        return self.processes[name]
+
+    def exited(self) -> list[NodeProcess]:
+        return [p for p in self.processes.values() if p.process.poll() is not None]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for p in self.processes.values():
+            if p.process.poll() is None:
+                p.process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        for p in self.processes.values():
+            try:
+                p.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.process.pid, signal.SIGKILL)
+                p.process.wait()
+
+
+def run_up(arguments: dict[str, str], run_dir: Path, record: Path | None, json_out: Path | None,
+           timeout: float, progress: bool = True) -> int:
+    """Start the graph, follow K trials, print the Table-3 row; returns the exit code."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from std_msgs.msg import String
+    from tqdm import tqdm
+
+    from dactyl_core import graph, interfaces
+    from dactyl_core.evaluate import EvaluationResult, write_json
+
+    from . import qos
+    from .recorder import McapRecorder
+
+    values = graph.validate_arguments(arguments)
+    nodes = graph.resolve(values)
+    trials = int(values["trials"])
+    processes = GraphProcesses(nodes, run_dir)
+    print(f"dactyl up: hand:={values['hand']} pose_source:={values['pose_source']} policy:={values['policy']} "
+          f"use_sim_time:={str(values['hand'] == 'sim').lower()}; {trials or 'unlimited'} trials")
+    print(f"nodes: {', '.join(n.spec.name for n in nodes)}; logs in {run_dir}/")
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(processes.env.get("ROS_DOMAIN_ID", "0") or 0))
+    monitor = rclpy.create_node("dactyl_up", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(monitor)
+    recorder = McapRecorder(monitor, record) if record else None
+    latest: dict = {}
+    bar = tqdm(total=trials or None, desc="trials", unit="trial", file=sys.stderr, disable=not progress)
+
+    def on_event(msg: String) -> None:
+        event = json.loads(msg.data)
+        if event.get("event") == "trial_end":
+            bar.update(1)
+            bar.write(f"trial {event['trial']}: {event['successes']} consecutive successes ({event['reason']})")
+        elif event.get("event") == "success":
+            bar.set_postfix(trial=event["trial"], successes=event["successes"])
+
+    def on_results(msg: String) -> None:
+        latest.clear()
+        latest.update(json.loads(msg.data))
+
+    monitor.create_subscription(String, interfaces.TRIAL_EVENTS, on_event, qos.EVENTS)
+    monitor.create_subscription(String, interfaces.TRIAL_RESULTS, on_results, qos.LATCHED)
+    started = time.monotonic()
+    status = 0
+    processes.start()
+    try:
+        while not latest.get("complete"):
+            executor.spin_once(timeout_sec=0.1)
+            dead = processes.exited()
+            if dead:
+                for p in dead:
+                    print(f"dactyl up: node {p.name} exited with code {p.process.returncode}; its log ends:\n"
+                          f"{p.log_tail()}", file=sys.stderr)
+                status = 1
+                break
+            if timeout and time.monotonic() - started > timeout:
+                print(f"dactyl up: {timeout:g} s passed before the trials finished", file=sys.stderr)
+                status = 1
+                break
+    except KeyboardInterrupt:
+        print("dactyl up: interrupted", file=sys.stderr)
+        status = 130
+    finally:
+        bar.close()
+        processes.stop()
+        if recorder is not None:
+            for _ in range(5):  # messages still in flight
+                executor.spin_once(timeout_sec=0.02)
+            recorder.close()
+        monitor.destroy_node()
+        context.try_shutdown()
+
+    wall = time.monotonic() - started
+    if latest.get("trials"):
+        result = EvaluationResult(latest["trials"], latest["reasons"], policy=latest["policy"],
+                                  randomization=latest["randomization"], object=latest["object"], seed=latest["seed"],
+                                  env_steps=latest["env_steps"],
+                                  extra={"graph": values, "wall_seconds": round(wall, 1),
+                                         "mcap": str(record) if record else None, "complete": bool(latest.get("complete"))})
+        print(f"consecutive successes ({len(result.trials)} trials, hand {values['hand']}, pose from "
+              f"{values['pose_source']}): {result.table_row()}")
+        print(result.summary())
+        if json_out:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            write_json(result, json_out)
+            print(f"wrote {json_out}")
+    else:
+        print("dactyl up: no trial finished", file=sys.stderr)
+        status = status or 1
+    if recorder is not None:
+        print(f"recorded {recorder.total} messages on {len(recorder.counts)} topics to {record} "
+              "(open it in Foxglove)")
+    return status
