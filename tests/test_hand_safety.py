@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dactyl_core import joints
-from shadow_hand_driver.safety import CommandError, SafetyFilter, parse_command
+from shadow_hand_driver.safety import CommandError, SafetyFilter, parse_command, parse_joint_states
 
 NAMES = list(joints.SHADOW_JOINT_NAMES)
 LOW, HIGH = joints.COMMAND_LIMITS.T
@@ -32,6 +32,17 @@ def test_parse_command_accepts_any_order_and_refuses_malformed_commands():
         values[5] = bad
         with pytest.raises(CommandError, match="non-finite.*rh_FFJ1"):
             parse_command(NAMES, values)
+
+
+def test_joint_states_may_carry_other_joints_but_not_miss_hand_joints():
+    pose = np.linspace(-0.1, 0.1, 24)
+    np.testing.assert_array_equal(parse_joint_states(["ra_shoulder"] + NAMES[::-1], [9.0] + list(pose[::-1])), pose)
+    with pytest.raises(CommandError, match="1 hand joint"):
+        parse_joint_states(NAMES[1:], pose[1:])
+    with pytest.raises(CommandError, match="non-finite"):
+        parse_joint_states(NAMES, np.full(24, np.nan))
+    with pytest.raises(CommandError, match="24 joint names but 0 positions"):
+        parse_joint_states(NAMES, [])
 
 
 def test_filter_clamps_rate_limits_and_reports_which_joints():

@@ -114,7 +114,7 @@ def test_owl_source_streams_poses_stamped_at_the_server_frame_times(ros_graph, m
     poses, fingertips = subscribe_outputs(ros_graph)
     ros_graph.wait_until(lambda: len(poses) >= 20 and len(fingertips) >= 20, 20, "poses streamed from the OWL source")
     assert "streaming from PhaseSpace server phasespace-server" in node.output()
-    messages, arrivals = poses.snapshot()
+    messages, _ = poses.snapshot()
     assert_pose(messages[-1], position, quat)
     stamps = np.array([stamp_to_seconds(m.header.stamp) for m in messages])
     gaps = np.diff(stamps)

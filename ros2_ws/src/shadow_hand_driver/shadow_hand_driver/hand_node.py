@@ -15,7 +15,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
@@ -30,7 +29,7 @@ from dactyl_ros import health, qos
 from dactyl_ros.node_main import StartupError, run_node
 from dactyl_ros.params import Param, declare
 
-from .safety import CommandError, SafetyFilter, parse_command
+from .safety import CommandError, SafetyFilter, parse_command, parse_joint_states
 
 TRAJECTORY, POSITION = "trajectory", "position"
 
@@ -152,7 +151,7 @@ class HandNode(LifecycleNode):
 
     def on_joint_states(self, msg: JointState) -> None:
         try:
-            self.measured = parse_command(msg.name, msg.position)
+            self.measured = parse_joint_states(msg.name, msg.position)
         except CommandError as err:
             self.log.error("joint_states", f"ignoring malformed {interfaces.JOINT_STATES}: {err}")
             return

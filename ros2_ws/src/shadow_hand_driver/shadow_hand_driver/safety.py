@@ -2,7 +2,8 @@
 faster than the rate limit. Pure Python (no rclpy), so it is property-tested on its own.
 
 * `parse_command` turns joint names and positions into the 24 targets in table order, or raises
-  `CommandError` saying what is wrong (unknown, missing or repeated names, sizes, NaN/inf).
+  `CommandError` saying what is wrong (unknown, missing or repeated names, sizes, NaN/inf);
+  `parse_joint_states` does the same for measurements, which may carry other joints too.
 * `SafetyFilter` clamps targets to the joint limits (`joints.COMMAND_LIMITS`, Shadow convention) and moves
   each joint at most `max_speed * dt` from the last forwarded command, with dt the time since that command
   capped at one control period (a burst of commands cannot add up to a fast motion; a pause cannot save
@@ -44,6 +45,23 @@ def parse_command(names, positions) -> np.ndarray:
     targets = np.empty(joints.NUM_JOINTS)
     targets[[joints.shadow_index(n) for n in names]] = positions
     return targets
+
+
+def parse_joint_states(names, positions) -> np.ndarray:
+    """The 24 measured positions in table order from a JointState that may also carry other joints
+    (an arm, a J0 entry); all 24 must be present and finite."""
+    names = list(names)
+    positions = np.asarray(positions, dtype=np.float64).reshape(-1)
+    if len(names) != len(positions):
+        raise CommandError(f"{len(names)} joint names but {len(positions)} positions")
+    index = {name: k for k, name in enumerate(names)}
+    missing = [n for n in joints.SHADOW_JOINT_NAMES if n not in index]
+    if missing:
+        raise CommandError(f"{len(missing)} hand joint(s) missing: {missing[:6]}{' ...' if len(missing) > 6 else ''}")
+    measured = positions[[index[n] for n in joints.SHADOW_JOINT_NAMES]]
+    if not np.isfinite(measured).all():
+        raise CommandError("non-finite joint positions")
+    return measured
 
 
 @dataclass(frozen=True)
