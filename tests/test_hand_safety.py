@@ -83,12 +83,13 @@ def test_prime_clamps_a_measured_pose_outside_the_limits():
         safety.prime(np.full(24, np.nan), 0.0)
 
 
-values = st.one_of(st.floats(-10.0, 10.0), st.sampled_from([np.nan, np.inf, -np.inf, 1e300, -1e300]))
 commands = st.tuples(
     st.floats(0.0, 0.3),  # seconds since the previous command (bursts, pauses)
-    st.lists(values, min_size=24, max_size=24),
-    st.sampled_from(["ok", "ok", "ok", "shuffled", "dropped", "renamed"]),
+    st.lists(st.floats(-10.0, 10.0), min_size=24, max_size=24),
+    st.sampled_from(["ok", "ok", "ok", "ok", "shuffled", "dropped", "renamed", "nan", "inf", "huge"]),
+    st.integers(0, 23),  # which joint a corruption hits
 )
+CORRUPT = {"nan": np.nan, "inf": -np.inf, "huge": 1e300}
 
 
 @settings(max_examples=300, deadline=None)
@@ -99,15 +100,17 @@ def test_every_forwarded_command_is_within_limits_and_rate_limits(start, sequenc
     now = 0.0
     safety.prime(np.array(start), now)
     previous, previous_time = safety.hold(), now
-    for dt, positions, naming in sequence:
+    for dt, positions, corruption, joint in sequence:
         now += dt
         names = list(NAMES)
-        if naming == "shuffled":
+        if corruption == "shuffled":
             names = names[::-1]
-        elif naming == "dropped":
+        elif corruption == "dropped":
             names = names[:-1]
-        elif naming == "renamed":
-            names[3] = "FFJ3"
+        elif corruption == "renamed":
+            names[joint] = names[joint].replace("rh_", "")
+        elif corruption in CORRUPT:
+            positions[joint] = CORRUPT[corruption]
         try:
             command = safety.filter(parse_command(names, positions[: len(names)]), now).command
         except CommandError:
