@@ -30,6 +30,19 @@ class DatasetError(ValueError):
     """A render set cannot be used as asked; the message names the files at fault."""
 
 
+def project_to_pixels(point: np.ndarray, camera_pos: np.ndarray, camera_quat: np.ndarray, fovy_deg: float,
+                      width: int, height: int) -> np.ndarray:
+    """Pixel (column, row) of a world point in a camera as the labels describe it (MuJoCo camera: looks
+    along its -z, y up; rows grow downwards)."""
+    from .. import rotations
+    from ..scene import intrinsics_from_fovy
+
+    local = rotations.to_matrix(camera_quat).T @ (np.asarray(point) - camera_pos)
+    k = intrinsics_from_fovy(width, height, fovy_deg)
+    depth = -local[2]
+    return np.array([k.cx + k.fx * local[0] / depth, k.cy - k.fy * local[1] / depth])
+
+
 def shard_name(index: int) -> str:
     return f"shard_{index:05d}.npz"
 

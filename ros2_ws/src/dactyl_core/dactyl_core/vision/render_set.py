@@ -103,7 +103,7 @@ class FrameSetRenderer:
                 position = env.physics.qpos[i, self.scene.object_qpos][:3]
                 if result.done[i] or not self._in_hand(position):
                     continue
-                records.append(self._frame_set(i, rng))
+                records.append(self.frame_set(i, rng))
                 if progress:
                     progress(1)
         return {key: np.stack([r[key] for r in records]) for key in records[0]}
@@ -125,7 +125,8 @@ class FrameSetRenderer:
     def _in_hand(self, position: np.ndarray) -> bool:
         return position[2] > IN_HAND_MIN_HEIGHT and np.linalg.norm(position[:2] - self.start_xy) < IN_HAND_MAX_RADIUS
 
-    def _frame_set(self, i: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def frame_set(self, i: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Render environment i's current state with a fresh visual draw; the images and their labels."""
         m, d, env = self.model, self.data, self.env
         d.qpos[:] = env.physics.qpos[i]
         for name in ("geom_size", "geom_rbound"):  # the environment's object-size draw
