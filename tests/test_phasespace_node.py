@@ -136,3 +136,36 @@ def test_owl_source_keeps_retrying_an_unreachable_server(ros_graph, measured, tm
     ros_graph.wait_until(lambda: "PhaseSpace server unreachable: connection timed out; retrying" in node.output(), 20,
                          "the connection error")
     assert node.alive
+
+
+def test_lifecycle_publishes_only_while_active(ros_graph, measured):
+    import time
+
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    def transition(transition_id):
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        return ros_graph.probe.call(f"/{interfaces.MOCAP_NODE}/change_state", ChangeState, request).success
+
+    def publish_for(seconds):
+        for _ in range(int(seconds / 0.02)):
+            clouds.publish(cloud)
+            time.sleep(0.02)
+
+    node = ros_graph.start(MODULE, interfaces.MOCAP_NODE, params={"autostart": False})
+    poses, _ = subscribe_outputs(ros_graph)
+    clouds = ros_graph.probe.publisher(interfaces.MOCAP_MARKERS, PointCloud2, qos.SENSOR)
+    cloud = markers.markers_to_cloud(measured[0], Time(sec=1))
+    assert transition(Transition.TRANSITION_CONFIGURE)
+    ros_graph.wait_until(lambda: clouds.get_subscription_count() > 0 and ros_graph.probe.node.count_publishers(
+        interfaces.OBJECT_POSE) > 0, 20, "the node's marker subscription and pose publisher")
+    publish_for(0.5)
+    assert len(poses) == 0  # configured but inactive: nothing is published
+    assert transition(Transition.TRANSITION_ACTIVATE)
+    publish_until(ros_graph, clouds, cloud, lambda: len(poses), "a pose once active")
+    assert transition(Transition.TRANSITION_DEACTIVATE)
+    count = len(poses)
+    publish_for(0.5)
+    assert len(poses) <= count + 1  # at most one already in flight
+    assert transition(Transition.TRANSITION_CLEANUP) and node.alive

@@ -20,7 +20,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point, Pose, PoseArray, PoseStamped, Quaternion
 from rclpy.clock import Clock, ClockType
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
@@ -55,52 +55,122 @@ PARAMS = (
           maximum=960.0, read_only=True),
     Param("owl_timeout", 5.0, "s to wait for the PhaseSpace server to connect and initialise (source owl)",
           minimum=0.1, maximum=60.0, read_only=True),
+    Param("autostart", True, "configure and activate at start (it only reads; false leaves it to a lifecycle manager)",
+          read_only=True),
     Param("log_period", 1.0, "s between repeated log lines about the same problem", minimum=0.0, maximum=60.0),
     Param("diagnostics_period", 1.0, "s between /diagnostics reports", minimum=0.05, maximum=60.0),
 )
 
 
-class PhaseSpaceNode(Node):
+class PhaseSpaceNode(LifecycleNode):
+    """Lifecycle: configure loads the calibration and opens the source, activate publishes poses."""
+
     def __init__(self, **kwargs):
         super().__init__(interfaces.MOCAP_NODE, **kwargs)
         self.params = p = declare(self, PARAMS)
         self.log = health.ThrottledLog(self.get_logger(), p.log_period)
+        self.lock = threading.Lock()  # frames arrive from the executor (topic) or the OWL thread
+        self.fitter: mocap.MarkerFitter | None = None
+        self.active = False
+        self.tips = np.full((mocap.NUM_FINGERTIPS, 3), np.nan)
+        self.tip_times = np.full(mocap.NUM_FINGERTIPS, -np.inf)
+        self.counts = {"frames": 0, "poses": 0, "refused_fits": 0, "bad_frames": 0, "fingertip_sets": 0}
+        self.last_residual_mm = float("nan")
+        self.problem = "unconfigured: call configure then activate"
+        self.pose_publisher = self.tips_publisher = self.subscription = self.owl_thread = None
+        self.stopping = threading.Event()
+        self.diagnostics = self.create_publisher(DiagnosticArray, interfaces.DIAGNOSTICS, qos.EVENTS)
+        self.create_timer(p.diagnostics_period, self.publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        if p.autostart:
+            self._autostart_timer = self.create_timer(0.01, self._autostart, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    # ------------------------------------------------------------------------------------- lifecycle
+
+    def _autostart(self) -> None:
+        self.destroy_timer(self._autostart_timer)
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise StartupError(self.problem)
+        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            raise StartupError(f"activate failed: {self.problem}")
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        p = self.params
         try:
             calibration = mocap.load_calibration(Path(p.calibration_file) if p.calibration_file else None)
             layout = cached_scene(p.object).object_marker_layout
             self.fitter = mocap.MarkerFitter(layout, calibration, p.min_markers, p.max_residual_mm / mocap.MM_PER_M)
         except ConfigError as err:
-            raise StartupError(f"mocap calibration: {err}") from err
-        self.lock = threading.Lock()  # frames arrive from the executor (topic) or the OWL thread
-        self.tips = np.full((mocap.NUM_FINGERTIPS, 3), np.nan)
-        self.tip_times = np.full(mocap.NUM_FINGERTIPS, -np.inf)
-        self.counts = {"frames": 0, "poses": 0, "refused_fits": 0, "bad_frames": 0, "fingertip_sets": 0}
-        self.last_residual_mm = float("nan")
-        self.problem = "no marker frame received yet"
-        self.pose_publisher = self.create_publisher(PoseStamped, interfaces.OBJECT_POSE, qos.SENSOR)
-        self.tips_publisher = self.create_publisher(PoseArray, interfaces.FINGERTIPS, qos.SENSOR)
-        self.diagnostics = self.create_publisher(DiagnosticArray, interfaces.DIAGNOSTICS, qos.EVENTS)
-        self.create_timer(p.diagnostics_period, self.publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.owl_thread = None
-        if p.source == TOPIC:
-            self.create_subscription(PointCloud2, interfaces.MOCAP_MARKERS, self.on_cloud, qos.SENSOR)
-            where = interfaces.MOCAP_MARKERS
-        else:
+            return self.refuse(f"mocap calibration: {err}")
+        if p.source == OWL:
             try:
                 owl = importlib.import_module("owl")
             except ImportError as err:
-                raise StartupError(f"{OWL_MISSING} ({err})") from err
-            self.stopping = threading.Event()
+                return self.refuse(f"{OWL_MISSING} ({err})")
+        self.pose_publisher = self.create_lifecycle_publisher(PoseStamped, interfaces.OBJECT_POSE, qos.SENSOR)
+        self.tips_publisher = self.create_lifecycle_publisher(PoseArray, interfaces.FINGERTIPS, qos.SENSOR)
+        if p.source == TOPIC:
+            self.subscription = self.create_subscription(PointCloud2, interfaces.MOCAP_MARKERS, self.on_cloud, qos.SENSOR)
+            where = interfaces.MOCAP_MARKERS
+        else:
+            self.stopping.clear()
             self.owl_thread = threading.Thread(target=self.read_owl, args=(owl,), daemon=True)
             self.owl_thread.start()
             where = f"PhaseSpace server {p.owl_server} (OWL)"
-        self.get_logger().info(f"fitting the {p.object} ({len(layout)} markers, ids "
-                               f"{self.fitter.object_ids.tolist()}; fingertips {self.fitter.fingertip_ids.tolist()}) "
-                               f"from {where}")
+        self.problem = "inactive: call activate to publish poses"
+        self.get_logger().info(f"fitting the {p.object} ({len(layout)} markers, ids {self.fitter.object_ids.tolist()}; "
+                               f"fingertips {self.fitter.fingertip_ids.tolist()}) from {where}")
+        return super().on_configure(state)
+
+    def refuse(self, reason: str) -> TransitionCallbackReturn:
+        self.problem = reason
+        self.get_logger().error(reason)
+        return TransitionCallbackReturn.FAILURE
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # enables the lifecycle publishers
+        with self.lock:
+            self.active = True
+            self.problem = "no marker frame received yet"
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        with self.lock:
+            self.active = False
+            self.problem = "inactive: call activate to publish poses"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.close_source()
+        self.problem = "unconfigured: call configure then activate"
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = False
+        self.close_source()
+        return super().on_shutdown(state)
+
+    def close(self) -> None:
+        """Called by run_node on exit: end the OWL session cleanly."""
+        if self.owl_thread is not None:
+            self.stopping.set()
+            self.owl_thread.join(timeout=2.0)
+            self.owl_thread = None
+
+    def close_source(self) -> None:
+        self.close()
+        if self.subscription is not None:
+            self.destroy_subscription(self.subscription)
+            self.subscription = None
+        for publisher in (self.pose_publisher, self.tips_publisher):
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self.pose_publisher = self.tips_publisher = None
 
     # ------------------------------------------------------------------------------------- sources
 
     def on_cloud(self, cloud: PointCloud2) -> None:
+        if not self.active:
+            return
         if cloud.header.frame_id != interfaces.MOCAP_FRAME:
             self.bad_frame(f"marker cloud in frame {cloud.header.frame_id!r}; expected {interfaces.MOCAP_FRAME!r} "
                            "(PhaseSpace millimetres, Y up)")
@@ -152,11 +222,6 @@ class PhaseSpaceNode(Node):
                     pass
             self.stopping.wait(1.0)
 
-    def close(self) -> None:
-        if self.owl_thread is not None:
-            self.stopping.set()
-            self.owl_thread.join(timeout=2.0)
-
     # ------------------------------------------------------------------------------------- fitting
 
     def bad_frame(self, reason: str) -> None:
@@ -166,6 +231,8 @@ class PhaseSpaceNode(Node):
 
     def process(self, frame: mocap.MarkerFrame, stamp: Time) -> None:
         with self.lock:
+            if not self.active:
+                return
             self.counts["frames"] += 1
             header = Header(stamp=stamp, frame_id=interfaces.WORLD_FRAME)
             try:
