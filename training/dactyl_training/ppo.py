@@ -12,6 +12,7 @@ The same three pieces serve the single-process trainer and the Ray rollout worke
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ from dactyl_core.joints import NUM_ACTUATORS
 from dactyl_core.observations import POLICY_LAYOUT
 
 from .config import PPOConfig, TrainConfig
+from .env_state import restore_env, snapshot_env
 from .networks import PolicyNetwork, State, ValueNetwork
 
 
@@ -95,6 +97,27 @@ class RolloutWorker:
     def set_parameters(self, policy_state_dict: dict, value_state_dict: dict) -> None:
         self.policy.load_state_dict(policy_state_dict)
         self.value.load_state_dict(value_state_dict)
+
+    def collect_with(self, parameters: tuple[dict, dict], steps: int) -> "Rollout":
+        """One remote call for a Ray worker: take the new parameters, return a rollout."""
+        self.set_parameters(*parameters)
+        return self.collect(steps)
+
+    def snapshot(self) -> dict:
+        """Everything needed to continue these trials exactly (see env_state)."""
+        return {"env": snapshot_env(self.env), "observations": self.observations, "starts": self.starts.copy(),
+                "policy_state": _numpy_state(self.policy_state), "value_state": _numpy_state(self.value_state),
+                "generator": self.generator.get_state()}
+
+    def restore(self, snapshot: dict) -> None:
+        restore_env(self.env, snapshot["env"])
+        self.observations, self.starts = snapshot["observations"], snapshot["starts"].copy()
+        self.policy_state = tuple(torch.from_numpy(s.copy()) for s in snapshot["policy_state"])
+        self.value_state = tuple(torch.from_numpy(s.copy()) for s in snapshot["value_state"])
+        self.generator.set_state(snapshot["generator"])
+
+    def pid(self) -> int:
+        return os.getpid()
 
     @torch.no_grad()
     def collect(self, steps: int) -> Rollout:

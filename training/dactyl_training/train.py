@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from dactyl_core.config import dump_yaml, to_dict
+from dactyl_core.env import load_env_config
 
 from .checkpoint import read_checkpoint, resume_config, save_checkpoint
 from .config import TrainConfig
@@ -43,16 +44,31 @@ def worker_seed(run_seed: int, worker: int, iteration: int, generation: int = 0)
 class LocalRollouts:
     """One rollout worker in this process: the single-process mode (tests, debugging)."""
 
-    def __init__(self, config: TrainConfig, iteration: int):
+    def __init__(self, config: TrainConfig, iteration: int, snapshots: list[dict] | None = None):
         self.worker = RolloutWorker(config, worker_seed(config.run.seed, 0, iteration))
         self.num_workers = 1
+        self.restored = restore_snapshots([self.worker.restore], snapshots, config)
 
     def collect(self, policy_params: dict, value_params: dict, steps: int):
-        self.worker.set_parameters(policy_params, value_params)
-        return self.worker.collect(steps)
+        return self.worker.collect_with((policy_params, value_params), steps)
+
+    def snapshots(self) -> list[dict]:
+        return [self.worker.snapshot()]
 
     def close(self) -> None:
         self.worker.close()
+
+
+def restore_snapshots(restorers: list, snapshots: list[dict] | None, config: TrainConfig) -> bool:
+    """Continue the checkpoint's trials when the workers match it; otherwise they start fresh trials."""
+    if not snapshots or len(snapshots) != len(restorers):
+        return False
+    env_config = load_env_config(config.env.object, config.env.randomization, config.env.overrides)
+    if any(s["env"]["num_envs"] != config.env.num_envs or s["env"]["attributes"]["config"] != env_config for s in snapshots):
+        return False
+    for restore, snapshot in zip(restorers, snapshots):
+        restore(snapshot)
+    return True
 
 
 class Trainer:
@@ -83,7 +99,9 @@ class Trainer:
         self.stop_requested = False
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.yaml").write_text(dump_yaml(self.config))
-        self.rollouts = self._make_rollouts()
+        self.rollouts = self._make_rollouts(checkpoint.get("workers") if checkpoint else None)
+        if checkpoint and not self.rollouts.restored:
+            tqdm.write("resuming with a different set of rollout workers: environments start fresh trials")
 
     # ------------------------------------------------------------------------------ state in and out
 
@@ -95,6 +113,7 @@ class Trainer:
             "iteration": self.iteration, "env_steps": self.env_steps, "wall_time": self.wall_time,
             "learner_rng": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
             "recent_successes": list(self.recent_successes),
+            "workers": self.rollouts.snapshots(),
         }
 
     def _restore(self, data: dict) -> None:
@@ -109,12 +128,12 @@ class Trainer:
     def save(self) -> Path:
         return save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.state())
 
-    def _make_rollouts(self):
+    def _make_rollouts(self, snapshots: list[dict] | None):
         if self.config.run.workers == 0:
-            return LocalRollouts(self.config, self.iteration)
+            return LocalRollouts(self.config, self.iteration, snapshots)
         from .ray_rollouts import RayRollouts
 
-        return RayRollouts(self.config, self.iteration, self.address)
+        return RayRollouts(self.config, self.iteration, self.address, snapshots)
 
     # ------------------------------------------------------------------------------------ the loop
 

@@ -1,0 +1,211 @@
+"""PPO training: learning on an easy setting, GAE, recurrent state handling, exact resume, Ray workers
+that die, bad input."""
+import json
+import os
+import shutil
+import signal
+import threading
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from dactyl_core.config import ConfigError
+from dactyl_core.onnx_models import ModelContractError, OnnxPolicy
+from dactyl_training.checkpoint import CheckpointPolicy, load_policy_for_export, read_checkpoint
+from dactyl_training.config import load_train_config
+from dactyl_training.networks import NetworkConfig, RecurrentTrunk
+from dactyl_training.ppo import Learner, RolloutWorker, build_networks, compute_gae
+from dactyl_training.train import CHECKPOINT_NAME, Trainer
+
+# Easy: no randomization, and the block counts as dropped 1 cm below where it rests, so a random policy
+# "drops" it often (-20) and holding it steady is quickly learnt.
+EASY = {
+    "env": {"randomization": "none", "num_envs": 16, "threads": 1,
+            "overrides": {"task": {"drop_height": 0.16, "goal_timeout_steps": 100}}},
+    "network": {"dense": 64, "lstm": 32},
+    "ppo": {"rollout_steps": 16, "epochs": 4, "minibatches": 2, "learning_rate": 0.001, "entropy_coef": 0.0},
+    "run": {"total_env_steps": 6144, "seed": 0, "checkpoint_every": 1000},
+}
+TINY = {
+    "env": {"randomization": "all", "num_envs": 4, "threads": 1, "overrides": {"task": {"goal_timeout_steps": 6}}},
+    "network": {"dense": 32, "lstm": 16},
+    "ppo": {"rollout_steps": 8, "epochs": 2, "minibatches": 2},
+    "run": {"total_env_steps": 10_000, "seed": 3, "checkpoint_every": 1000},
+}
+
+
+def _rewards(out_dir):
+    return [json.loads(line)["reward/mean_step"] for line in (out_dir / "progress.jsonl").read_text().splitlines()]
+
+
+def test_learns_to_hold_the_block_on_an_easy_setting(tmp_path):
+    trainer = Trainer(load_train_config(EASY), tmp_path, progress=False)
+    trainer.run()
+    trainer.close()
+    rewards = _rewards(tmp_path)
+    start, end = np.mean(rewards[:2]), np.mean(rewards[-len(rewards) // 4:])
+    # A random policy loses ~0.25 per step here (measured with the learning rate at ~0: -0.23 to -0.30).
+    assert start < -0.1, rewards
+    assert end > start + 0.1, rewards
+
+
+def test_gae_matches_a_hand_computed_example():
+    rewards = np.array([[1.0], [2.0], [3.0]])
+    values = np.array([[0.5], [1.0], [1.5]])
+    dones = np.array([[0.0], [1.0], [0.0]])  # the trial ends at t=1: no bootstrap from t=2 into t=1
+    advantages, returns = compute_gae(rewards, values, dones, np.array([2.0]), gamma=0.9, gae_lambda=0.8)
+    # t=2: 3 + 0.9*2.0 - 1.5 = 3.3; t=1: 2 - 1.0 = 1.0; t=0: (1 + 0.9*1.0 - 0.5) + 0.9*0.8*1.0 = 2.12
+    np.testing.assert_allclose(advantages[:, 0], [2.12, 1.0, 3.3])
+    np.testing.assert_allclose(returns[:, 0], [2.62, 2.0, 4.8])
+
+
+def test_recurrent_state_is_zeroed_at_episode_starts():
+    torch.manual_seed(0)
+    trunk = RecurrentTrunk(5, NetworkConfig(dense=8, lstm=6))
+    x = torch.randn(7, 3, 5)
+    starts = torch.zeros(7, 3)
+    starts[4, 1] = 1.0
+    state = (torch.randn(1, 3, 6), torch.randn(1, 3, 6))
+    out, _ = trunk(x, state, starts)
+    fresh, _ = trunk(x[4:, 1:2], trunk.initial_state(1), torch.zeros(3, 1))
+    torch.testing.assert_close(out[4:, 1:2], fresh)  # after the start: as if the trial began from zero
+    assert not torch.allclose(out[:4, 1], trunk(x[:4, 1:2], trunk.initial_state(1), torch.zeros(4, 1))[0][:, 0])
+
+
+def test_learner_replays_rollouts_across_episode_and_rollout_boundaries():
+    """The learner's truncated BPTT from stored states reproduces the acting policy's log-probs exactly,
+    with trials ending inside the rollout (every 6 steps) and continuing across rollouts."""
+    config = load_train_config(TINY)
+    worker = RolloutWorker(config, seed=1)
+    worker.collect(5)
+    rollout = worker.collect(8)
+    assert rollout.dones.any() and rollout.starts[1:].any()
+    assert np.abs(rollout.policy_state[0]).sum() > 0  # the second rollout starts mid-trial
+    policy = worker.policy
+    with torch.no_grad():
+        logits, _ = policy(torch.from_numpy(rollout.policy_obs), tuple(map(torch.from_numpy, rollout.policy_state)),
+                           torch.from_numpy(rollout.starts))
+        logprobs = torch.distributions.Categorical(logits=logits).log_prob(torch.from_numpy(rollout.actions)).sum(-1)
+        values, _ = worker.value(torch.from_numpy(rollout.value_obs), tuple(map(torch.from_numpy, rollout.value_state)),
+                                 torch.from_numpy(rollout.starts))
+    np.testing.assert_allclose(logprobs.numpy(), rollout.logprobs, atol=1e-4)
+    np.testing.assert_allclose(values.numpy(), rollout.values, atol=1e-5)
+
+
+def test_feed_forward_switch_trains(tmp_path):
+    config = load_train_config({**TINY, "network": {"dense": 32, "lstm": 16, "recurrent": False}})
+    trainer = Trainer(config, tmp_path, progress=False)
+    summary = trainer.run(max_iterations=2)
+    trainer.close()
+    assert summary["iteration"] == 2 and not any(isinstance(m, torch.nn.LSTM) for m in trainer.learner.policy.modules())
+
+
+def _flat(trainer):
+    return torch.cat([p.detach().flatten() for p in [*trainer.learner.policy.state_dict().values(),
+                                                     *trainer.learner.value.state_dict().values()]])
+
+
+def test_resume_continues_exactly(tmp_path):
+    config = load_train_config(TINY)
+    straight = Trainer(config, tmp_path / "a", progress=False)
+    straight.run(max_iterations=2)
+    shutil.copy(tmp_path / "a" / CHECKPOINT_NAME, tmp_path / "after2.pt")
+    straight.run(max_iterations=2)
+    straight.close()
+
+    resumed = Trainer(None, tmp_path / "b", resume_from=tmp_path / "after2.pt", progress=False)
+    assert resumed.rollouts.restored and resumed.iteration == 2 and resumed.env_steps == 2 * 4 * 8
+    resumed.run(max_iterations=2)
+    resumed.close()
+    assert resumed.env_steps == straight.env_steps
+    torch.testing.assert_close(_flat(resumed), _flat(straight), rtol=0, atol=0)
+    a, b = straight.learner.optimizer.state_dict(), resumed.learner.optimizer.state_dict()
+    for key in a["state"]:
+        torch.testing.assert_close(a["state"][key]["exp_avg_sq"], b["state"][key]["exp_avg_sq"], rtol=0, atol=0)
+
+
+def test_sigterm_writes_a_checkpoint_and_stops(tmp_path):
+    trainer = Trainer(load_train_config(TINY), tmp_path, progress=False)
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    summary = trainer.run()
+    trainer.close()
+    assert summary["stopped"] and summary["env_steps"] < 10_000
+    assert read_checkpoint(tmp_path / CHECKPOINT_NAME)["iteration"] == summary["iteration"]
+
+
+def test_checkpoint_runs_as_a_policy_and_exports(tmp_path):
+    trainer = Trainer(load_train_config(TINY), tmp_path, progress=False)
+    trainer.run(max_iterations=1)
+    trainer.close()
+    checkpoint = tmp_path / CHECKPOINT_NAME
+    policy = CheckpointPolicy(checkpoint, num_envs=3)
+    observations = np.random.default_rng(0).normal(size=(3, 50)).astype(np.float32)
+    from dactyl_training.export import export_policy
+
+    network, metadata = load_policy_for_export(checkpoint)
+    assert metadata.env_steps == 32 and "lstm: 16" in metadata.training_config
+    onnx_policy = OnnxPolicy(export_policy(network, metadata, tmp_path / "p.onnx"), num_envs=3)
+    for _ in range(3):
+        np.testing.assert_array_equal(policy.act(observations), onnx_policy.act(observations))
+
+
+def test_ray_run_survives_a_killed_worker(tmp_path):
+    ray = pytest.importorskip("ray")
+    config = load_train_config({**TINY, "run": {**TINY["run"], "workers": 2}})
+    trainer = Trainer(config, tmp_path, progress=False)
+    try:
+        trainer.run(max_iterations=1)
+        victim = trainer.rollouts.worker_pids()[0]
+        # Kill it while the next rollouts are being collected.
+        original = trainer.rollouts.collect
+
+        def collect_and_kill(*args):
+            threading.Timer(0.05, os.kill, (victim, signal.SIGKILL)).start()
+            trainer.rollouts.collect = original
+            return original(*args)
+
+        trainer.rollouts.collect = collect_and_kill
+        summary = trainer.run(max_iterations=2)
+        assert summary["iteration"] == 3 and summary["env_steps"] == 3 * 2 * 4 * 8
+        assert trainer.rollouts.replaced >= 1 and victim not in trainer.rollouts.worker_pids()
+    finally:
+        trainer.close()
+        ray.shutdown()
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+def test_unknown_and_mistyped_config_keys_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="entropy_coeff"):
+        load_train_config({"ppo": {"entropy_coeff": 0.01}})
+    with pytest.raises(ConfigError, match="run.workers"):
+        load_train_config({"run": {"workers": "two"}})
+    path = tmp_path / "bad.yaml"
+    path.write_text("network:\n  lstm: big\n")
+    with pytest.raises(ConfigError, match="network.lstm"):
+        load_train_config(str(path))
+
+
+def test_resuming_another_architecture_says_what_differs(tmp_path):
+    trainer = Trainer(load_train_config(TINY), tmp_path, progress=False)
+    trainer.run(max_iterations=1)
+    trainer.close()
+    other = load_train_config({**TINY, "network": {"dense": 32, "lstm": 24}})
+    with pytest.raises(ConfigError, match=r"network.lstm: checkpoint 16, config 24"):
+        Trainer(other, tmp_path / "b", resume_from=tmp_path / CHECKPOINT_NAME, progress=False)
+
+
+def test_foreign_files_are_refused(tmp_path):
+    model = tmp_path / "plain.onnx"
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g",
+                                   [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    onnx.save(onnx.helper.make_model(graph), model)
+    with pytest.raises(ModelContractError, match="metadata"):
+        OnnxPolicy(model)
+    not_a_checkpoint = tmp_path / "x.pt"
+    torch.save({"weights": 1}, not_a_checkpoint)
+    with pytest.raises(ValueError, match="not a dactyl training checkpoint"):
+        CheckpointPolicy(not_a_checkpoint)
