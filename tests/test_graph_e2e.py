@@ -1,0 +1,193 @@
+"""The whole sim-in-the-loop graph over real Fast DDS, started from the one graph description: `dactyl up`
+end to end, and fault injection (a pose node killed and restarted, 30% of the marker frames lost)."""
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import QuaternionStamped
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
+
+from dactyl_core import graph, interfaces, joints
+from dactyl_core.evaluate import EvaluationResult
+from dactyl_ros import qos
+from dactyl_ros.conversions import stamp_to_seconds
+
+PERIOD = 0.08
+
+
+class HandSide:
+    """What arrives at the simulated hand, tagged with simulated time (the probe's view of /clock)."""
+
+    def __init__(self, probe):
+        self.lock = threading.Lock()
+        self.now = 0.0
+        self.commands: list[tuple[float, np.ndarray]] = []
+        self.states: list[tuple[float, np.ndarray]] = []
+        node = probe.node
+        node.create_subscription(Clock, interfaces.CLOCK, self.on_clock, qos.SENSOR)
+        node.create_subscription(JointTrajectory, interfaces.TRAJECTORY_COMMAND, self.on_command, qos.EVENTS)
+        node.create_subscription(JointState, interfaces.JOINT_STATES, self.on_state, qos.SENSOR)
+        self.names: set[tuple[str, ...]] = set()
+
+    def on_clock(self, msg):
+        self.now = stamp_to_seconds(msg.clock)
+
+    def on_command(self, msg):
+        with self.lock:
+            self.names.add(tuple(msg.joint_names))
+            self.commands.append((self.now, np.array(msg.points[0].positions)))
+
+    def on_state(self, msg):
+        with self.lock:
+            self.states.append((stamp_to_seconds(msg.header.stamp), np.array(msg.position)))
+
+    def commands_since(self, t):
+        with self.lock:
+            return [(s, q) for s, q in self.commands if s >= t]
+
+    def changes_since(self, t):
+        """Commands after time t that differ from the command before them (holds repeat the last one)."""
+        with self.lock:
+            out = []
+            for (_, before), (s, q) in zip(self.commands, self.commands[1:]):
+                if s >= t and np.abs(q - before).max() > 1e-9:
+                    out.append((s, q))
+            return out
+
+
+def within_limits(positions) -> bool:
+    positions = np.atleast_2d(positions)
+    return bool(((positions >= joints.COMMAND_LIMITS[:, 0] - 1e-6) & (positions <= joints.COMMAND_LIMITS[:, 1] + 1e-6)).all())
+
+
+def start_graph(ros_graph, policy, overrides=None, extra_remaps=None, **arguments):
+    """Start the nodes of the graph description for these arguments, as `dactyl up` would."""
+    values = graph.validate_arguments({"policy": str(policy), **arguments})
+    processes = {}
+    for node in graph.resolve(values):
+        params = {**node.parameters, **(overrides or {}).get(node.spec.name, {})}
+        remaps = {**node.remappings, **(extra_remaps or {}).get(node.spec.name, {})}
+        processes[node.spec.name] = ros_graph.start(node.spec.module, node.spec.name, params, remaps)
+    return processes, values
+
+
+def test_dactyl_up_runs_the_mocap_graph_end_to_end(ros_graph, untrained_policy, tmp_path):
+    """>= 50 control steps: commands reach the sim at the control rate with Shadow names inside the limits;
+    the goal and trial results are published; the JSON and the MCAP recording are written."""
+    probe = ros_graph.probe
+    hand = HandSide(probe)
+    goals = probe.subscribe(interfaces.GOAL, QuaternionStamped, qos.LATCHED)
+    results = probe.subscribe(interfaces.TRIAL_RESULTS, String, qos.LATCHED)
+    out, record = tmp_path / "up.json", tmp_path / "up.mcap"
+    command = [sys.executable, "-m", "dactyl_core.cli", "up", "--policy", str(untrained_policy), "--trials", "1",
+               "--json", str(out), "--record", str(record), "--run-dir", str(tmp_path / "run"), "--timeout", "200",
+               "--no-progress"]
+    up = subprocess.run(command, env=ros_graph.env, capture_output=True, text=True, timeout=260)
+    assert up.returncode == 0, up.stdout + up.stderr + "".join(p.read_text() for p in (tmp_path / "run").glob("*.log"))
+
+    commands = hand.commands_since(0.0)
+    assert len(commands) >= 50
+    assert hand.names == {tuple(joints.SHADOW_JOINT_NAMES)}
+    assert within_limits(np.array([q for _, q in commands]))
+    # One command per control period of simulated time (the randomized timestep makes it jitter +-5%).
+    times = np.array([s for s, _ in commands[5:]])
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert 0.85 / PERIOD < rate < 1.15 / PERIOD, f"{rate:.2f} commands per simulated second"
+    assert len(goals) >= 1 and len(results) >= 1
+    published = json.loads(results.last().data)
+    assert published["complete"] and len(published["trials"]) == 1
+
+    assert "consecutive successes (1 trials, hand sim, pose from mocap):" in up.stdout
+    written = json.loads(out.read_text())
+    assert set(written) == set(EvaluationResult([0], ["dropped"]).to_dict())  # the keys of `dactyl evaluate --json`
+    assert written["trials"] == published["trials"] and written["extra"]["graph"]["hand"] == "sim"
+
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    topics, decoded = {}, None
+    with open(record, "rb") as f:
+        for _, channel, _, ros_msg in make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
+            topics[channel.topic] = topics.get(channel.topic, 0) + 1
+            if decoded is None and channel.topic == interfaces.JOINT_STATES:
+                decoded = ros_msg
+    for topic in (interfaces.JOINT_STATES, interfaces.TRAJECTORY_COMMAND, interfaces.POLICY_COMMAND, interfaces.GOAL,
+                  interfaces.TRIAL_RESULTS, interfaces.MOCAP_MARKERS, interfaces.OBJECT_POSE, interfaces.CLOCK):
+        assert topics.get(topic), f"{topic} not recorded: {topics}"
+    assert list(decoded.name) == list(joints.SHADOW_JOINT_NAMES)
+    assert f"to {record}" in up.stdout
+
+
+def policy_status(log):
+    for array in reversed(log.snapshot()[0]):
+        for status in array.status:
+            if status.name == interfaces.POLICY_NODE:
+                return status
+    return None
+
+
+def test_killing_the_pose_node_stops_the_policy_and_the_hand_holds_then_recovers(ros_graph, untrained_policy):
+    probe = ros_graph.probe
+    hand = HandSide(probe)
+    diagnostics = probe.subscribe(interfaces.DIAGNOSTICS, DiagnosticArray, qos.EVENTS)
+    processes, _ = start_graph(ros_graph, untrained_policy, trials="0", randomization="none",
+                               overrides={interfaces.POLICY_NODE: {"diagnostics_period": 0.2}})
+    ros_graph.wait_until(lambda: len(hand.changes_since(0.0)) >= 30, 120, "30 policy commands at the hand")
+
+    processes[interfaces.MOCAP_NODE].kill()
+    killed_at = hand.now
+    ros_graph.wait_until(lambda: hand.now > killed_at + 0.6, 60, "simulated time to go on")
+    late = hand.changes_since(killed_at + 2 * PERIOD)
+    assert late == [], f"{len(late)} new targets reached the hand more than 2 control periods after the kill"
+    with hand.lock:
+        held = np.array([q for s, q in hand.states if s >= killed_at + 2 * PERIOD])
+    # The joints settle on the held targets: little motion over the last 0.12 s of the window.
+    assert len(held) > 30 and np.ptp(held[-15:], axis=0).max() < 0.02, np.ptp(held[-15:], axis=0).max()
+    policy = processes[interfaces.POLICY_NODE]
+    ros_graph.wait_until(lambda: "not acting: object pose is" in policy.output(), 20, "the policy saying why")
+    ros_graph.wait_until(lambda: (s := policy_status(diagnostics)) is not None and s.level == DiagnosticStatus.WARN
+                         and "old" in s.message, 20, "the policy's diagnostics saying it is not acting")
+
+    spec = next(n for n in graph.resolve(graph.validate_arguments({})) if n.spec.name == interfaces.MOCAP_NODE)
+    ros_graph.start(spec.spec.module, spec.spec.name, {**spec.parameters}, spec.remappings)
+    restarted_at = hand.now
+    ros_graph.wait_until(lambda: len(hand.changes_since(restarted_at)) >= 10, 120, "policy commands after the restart")
+    assert within_limits(np.array([q for _, q in hand.commands_since(0.0)]))
+    assert all(processes[name].alive for name in (interfaces.SIM_NODE, interfaces.HAND_NODE, interfaces.POLICY_NODE,
+                                                  interfaces.TRIAL_NODE))
+
+
+def test_losing_30_percent_of_marker_frames_degrades_but_stays_bounded(ros_graph, untrained_policy, tmp_path):
+    probe = ros_graph.probe
+    hand = HandSide(probe)
+    policy_commands = probe.subscribe(interfaces.POLICY_COMMAND, JointTrajectory, qos.EVENTS)
+    lossy = "/faulty" + interfaces.MOCAP_MARKERS  # the PhaseSpace node listens behind the relay
+    processes, _ = start_graph(ros_graph, untrained_policy, trials="0", real_time="true",
+                               extra_remaps={interfaces.MOCAP_NODE: {interfaces.MOCAP_MARKERS: lossy}})
+    relay = ros_graph.start("fault_relay", "fault_relay", {"input": interfaces.MOCAP_MARKERS, "output": lossy,
+                                                          "type": "sensor_msgs/msg/PointCloud2", "drop": 0.3, "seed": 1})
+    ros_graph.wait_until(lambda: len(policy_commands) >= 5, 120, "the policy acting through the lossy link")
+    start_time, start_steps = hand.now, len(policy_commands)
+    ros_graph.wait_until(lambda: hand.now > start_time + 100 * PERIOD, 120, "100 control periods")
+    ticks = (hand.now - start_time) / PERIOD
+    acted = (len(policy_commands) - start_steps) / ticks
+    assert 0.3 < acted < 0.95, f"the policy acted on {acted:.0%} of the control periods"
+    assert within_limits(np.array([q for _, q in hand.commands_since(0.0)]))
+    assert relay.alive and all(p.alive for p in processes.values())
+
+
+@pytest.fixture(autouse=True)
+def _relay_on_path(ros_graph):
+    """The fault relay is a test module: its process needs tests/ on PYTHONPATH."""
+    from pathlib import Path
+
+    tests = str(Path(__file__).resolve().parent)
+    ros_graph.env["PYTHONPATH"] = tests + (":" + ros_graph.env["PYTHONPATH"] if ros_graph.env.get("PYTHONPATH") else "")
