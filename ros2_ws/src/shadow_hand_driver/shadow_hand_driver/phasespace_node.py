@@ -256,8 +256,9 @@ class PhaseSpaceNode(LifecycleNode):
         stale = now - self.tip_times > self.params.fingertip_hold_time
         if stale.any():
             missing = [f.upper() for f, s in zip(("ff", "mf", "rf", "lf", "th"), stale) if s]
-            self.log.warn("fingertips", f"fingertips not published: markers of {missing} unseen for more than "
-                          f"{self.params.fingertip_hold_time} s (ids {self.fitter.fingertip_ids[stale].tolist()})")
+            self.problem = (f"fingertips not published: markers of {missing} unseen for more than "
+                            f"{self.params.fingertip_hold_time} s (ids {self.fitter.fingertip_ids[stale].tolist()})")
+            self.log.warn("fingertips", self.problem)
             return
         self.counts["fingertip_sets"] += 1
         identity = Quaternion(w=1.0)
