@@ -11,6 +11,7 @@ setup(
     license="Apache-2.0",
     entry_points={"dactyl.verbs": ["export = dactyl_training.verbs.export:ExportVerb",
                                   "train = dactyl_training.verbs.train:TrainVerb",
+                                  "bench-train = dactyl_training.verbs.bench_train:BenchTrainVerb",
                                   "train-vision = dactyl_training.verbs.train_vision:TrainVisionVerb",
                                   "export-vision = dactyl_training.verbs.vision_model:ExportVisionVerb",
                                   "eval-vision = dactyl_training.verbs.vision_model:EvalVisionVerb"]},
