@@ -48,7 +48,7 @@ def assert_pose(msg, position, quat, tolerance=2e-4):
 
 def test_topic_source_publishes_pose_and_fingertips_stamped_with_the_measurement_time(ros_graph, measured):
     frame, position, quat, tips = measured
-    ros_graph.start(MODULE, interfaces.MOCAP_NODE)
+    node = ros_graph.start(MODULE, interfaces.MOCAP_NODE)
     poses, fingertips = subscribe_outputs(ros_graph)
     clouds = ros_graph.probe.publisher(interfaces.MOCAP_MARKERS, PointCloud2, qos.SENSOR)
     stamp = Time(sec=1234, nanosec=500_000_000)
@@ -58,6 +58,21 @@ def test_topic_source_publishes_pose_and_fingertips_stamped_with_the_measurement
     assert poses.last().header.stamp == stamp and fingertips.last().header.stamp == stamp
     got_tips = np.array([[p.position.x, p.position.y, p.position.z] for p in fingertips.last().poses])
     np.testing.assert_allclose(got_tips, tips, atol=2e-4)  # FF, MF, RF, LF, TH in order
+
+    # The FF marker drops out: its last position is held for fingertip_hold_time (0.5 s), then refused.
+    cond = frame.cond.copy()
+    cond[list(frame.ids).index(16)] = -1.0
+    ff_unseen = mocap.MarkerFrame(frame.ids, frame.positions_mm, cond)
+    held = Time(sec=1234, nanosec=800_000_000)
+    publish_until(ros_graph, clouds, markers.markers_to_cloud(ff_unseen, held),
+                  lambda: fingertips.last().header.stamp == held, "fingertips with FF held")
+    held_tips = np.array([[p.position.x, p.position.y, p.position.z] for p in fingertips.last().poses])
+    np.testing.assert_allclose(held_tips, tips, atol=2e-4)
+    late = Time(sec=1236)
+    publish_until(ros_graph, clouds, markers.markers_to_cloud(ff_unseen, late),
+                  lambda: poses.last().header.stamp == late, "the object pose of a late frame")
+    ros_graph.wait_until(lambda: "markers of ['FF'] unseen for more than 0.5 s (ids [16])" in node.output(), 10, "the reason")
+    assert fingertips.last().header.stamp == held  # no fingertips from the late frame: FF unseen for 1.5 s
 
 
 def test_bad_marker_frames_are_refused_with_a_reason_and_the_node_keeps_going(ros_graph, measured):
