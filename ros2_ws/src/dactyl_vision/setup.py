@@ -19,5 +19,8 @@ setup(
     maintainer_email="dev@dactyl.invalid",
     description="Three-camera CNN pose estimator node (ONNX Runtime)",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["vision_node = dactyl_vision.vision_node:main"]},
+    entry_points={
+        "console_scripts": ["vision_node = dactyl_vision.vision_node:main"],
+        "dactyl.verbs": ["bench-vision = dactyl_vision.bench:BenchVisionVerb"],
+    },
 )
