@@ -16,5 +16,5 @@ setup(
     maintainer_email="dev@dactyl.invalid",
     description="Shared ROS-side utilities of the dactyl nodes.",
     license="Apache-2.0",
-    entry_points={"console_scripts": [], "dactyl.verbs": ["up = dactyl_ros.verbs.up:UpVerb"]},
+    entry_points={"console_scripts": [], "dactyl.verbs": ["up = dactyl_ros.verbs.up:UpVerb", "bench-graph = dactyl_ros.verbs.bench_graph:BenchGraphVerb"]},
 )
