@@ -217,7 +217,7 @@ class Learner:
         c, device = self.config, self.device
         rewards = rollout.rewards * c.reward_scale
         advantages, returns = compute_gae(rewards, rollout.values, rollout.dones, rollout.next_value, c.gamma, c.gae_lambda)
-        tensor = lambda a, dtype=torch.float32: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
+        tensor = lambda a, dtype=torch.float32: torch.tensor(a, dtype=dtype, device=device)  # noqa: E731  (copies: Ray arrays are read-only)
         policy_obs, value_obs = tensor(rollout.policy_obs), tensor(rollout.value_obs)
         # Statistics of this batch join the normalisers before learning (the rollout used the old ones).
         self.policy.trunk.normalizer.update(policy_obs)
