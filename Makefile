@@ -43,6 +43,7 @@ test: setup
 
 bench: setup
 	$(VENV)/bin/dactyl bench-sim
+	$(VENV)/bin/dactyl bench-train
 
 clean:
 	rm -rf $(VENV) build install log .pytest_cache
