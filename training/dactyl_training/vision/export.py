@@ -1,6 +1,8 @@
 """Export the pose estimator to a self-describing ONNX file (contract: dactyl_core.vision.pose_model)."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -19,7 +21,8 @@ def pose_model_metadata(model: PoseNet, cameras: list[str], object_name: str, tr
     return PoseModelMetadata(cameras=tuple(cameras), image_height=c.image_size[0], image_width=c.image_size[1],
                              encoding="rgb8", crop=tuple(c.crop), downsample=c.downsample, pixel_mean=tuple(c.pixel_mean),
                              pixel_std=tuple(c.pixel_std), output_frame="world", object=object_name,
-                             training_summary=training_summary, git_revision=git_revision())
+                             training_summary=training_summary, git_revision=git_revision(),
+                             network=json.dumps(dataclasses.asdict(c)))
 
 
 def export_pose_model(model: PoseNet, metadata: PoseModelMetadata, path: str | Path) -> Path:

@@ -39,6 +39,7 @@ class PoseModelMetadata:
     orientation_convention: str = "unit quaternion (w, x, y, z)"
     training_summary: str = ""  # data size, steps, time: free text for people
     git_revision: str = "unknown"
+    network: str = "{}"  # JSON of the architecture (training's PoseNetConfig), e.g. to rebuild it for benchmarks
 
     def to_props(self) -> dict[str, str]:
         return {
@@ -55,6 +56,7 @@ class PoseModelMetadata:
             PREFIX + "object": self.object,
             PREFIX + "training_summary": self.training_summary,
             PREFIX + "git_revision": self.git_revision,
+            PREFIX + "network": self.network,
         }
 
     @classmethod
@@ -74,6 +76,7 @@ class PoseModelMetadata:
                 orientation_convention=outputs["orientation"], object=props[PREFIX + "object"],
                 training_summary=props.get(PREFIX + "training_summary", ""),
                 git_revision=props.get(PREFIX + "git_revision", "unknown"),
+                network=props.get(PREFIX + "network", "{}"),
             )
         except KeyError as err:
             raise ModelContractError(f"{source}: metadata key {err.args[0]!r} is missing") from None
