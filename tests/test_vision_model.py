@@ -99,3 +99,18 @@ def test_frame_set_check_names_what_is_wrong(small_pose_model):
     with pytest.raises(FrameSetError, match=r"float32\[200, 200, 3\]"):
         check_frame_set(meta, list(meta.cameras), [good[0], good[1], good[2].astype(np.float32)], ["rgb8"] * 3)
     assert PoseModelMetadata.from_props(meta.to_props()) == meta
+
+
+def test_bench_vision_reports_onnx_latency_next_to_torch(small_pose_model, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    _, path = small_pose_model
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "bench-vision", "--model", str(path), "--skip-node",
+                          "--repeats", "20", "--rounds", "2", "--json", str(out)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "speed-up over torch eager" in run.stdout and "target p99 < 25 ms" in run.stdout
+    result = json.loads(out.read_text())["inference"]
+    assert set(result["onnxruntime"]) == set(result["torch_eager"]) == {"p50", "p99", "mean"}
