@@ -1,5 +1,6 @@
-"""Supervised training of the pose estimator on render sets: Adam, cosine learning rate over a fixed number of
-steps, TensorBoard, checkpoints every few hundred steps, resume from the last one.
+"""Supervised training of the pose estimator on render sets: AdamW, cosine learning rate over a number of
+steps or a time budget (whichever ends first), TensorBoard, checkpoints every few hundred steps, resume
+from the last one.
 
 Steps, not epochs: the training set may still be rendering, so the manifest is reread every
 `reload_every` steps and new shards join the sampling pool.
@@ -46,8 +47,10 @@ class VisionTrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
 
 
-def learning_rate(config: VisionTrainConfig, step: int) -> float:
-    progress = min(step / max(config.steps, 1), 1.0)
+def learning_rate(config: VisionTrainConfig, step: int, time_fraction: float = 0.0) -> float:
+    """Cosine decay over the run: progress is the larger of the step fraction and the fraction of
+    `max_minutes` used, so a run that a time budget cuts short still ends at the low learning rate."""
+    progress = min(max(step / max(config.steps, 1), time_fraction), 1.0)
     low = config.final_learning_rate_fraction
     return config.learning_rate * (low + (1 - low) * 0.5 * (1 + math.cos(math.pi * progress)))
 
@@ -120,8 +123,10 @@ def train(config: VisionTrainConfig, resume: bool = True, show_progress: bool = 
                 log(f"step {step}: {added} new frame sets, {len(data)} in all")
         images, positions, quaternions = data.tensors()
         batch = torch.from_numpy(rng.integers(0, len(positions), config.batch_size))
+        time_fraction = (time.perf_counter() - session_start) / (60 * config.max_minutes) if config.max_minutes else 0.0
+        lr = learning_rate(config, step, time_fraction)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, step)
+            group["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bfloat16):
             position, quaternion = model.forward_pooled(images[batch])
         loss, position_error, angle = pose_loss(position.float(), quaternion.float(), positions[batch], quaternions[batch],
@@ -136,7 +141,7 @@ def train(config: VisionTrainConfig, resume: bool = True, show_progress: bool = 
         if step % 20 == 0:
             for key in ("loss", "position_mm", "orientation_deg"):
                 writer.add_scalar(f"train/{key}", record[key], step)
-            writer.add_scalar("train/learning_rate", learning_rate(config, step), step)
+            writer.add_scalar("train/learning_rate", lr, step)
             writer.add_scalar("data/frame_sets", len(data), step)
             bar.set_postfix(loss=f"{record['loss']:.3f}", mm=f"{record['position_mm']:.1f}",
                             deg=f"{record['orientation_deg']:.1f}", sets=len(data))
