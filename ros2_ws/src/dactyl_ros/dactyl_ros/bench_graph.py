@@ -134,12 +134,14 @@ def measure_policy_latency(policy: Path, steps: int, pace: float, env: dict, run
             if pong.event.wait(1.0):
                 echo_trip.append(pong.arrival - sent)
             command.event.clear()
-            h = header()
-            tips_pub.publish(PoseArray(header=h, poses=[Pose(position=Point(x=x, y=y, z=z)) for x, y, z in tips]))
             angle = rng.uniform(-np.pi, np.pi)
+            tips_msg = PoseArray(poses=[Pose(position=Point(x=x, y=y, z=z)) for x, y, z in tips])
+            pose_msg = PoseStamped(pose=Pose(position=Point(x=1.0, y=0.87, z=0.17),
+                                             orientation=Quaternion(z=np.sin(angle / 2), w=np.cos(angle / 2))))
+            tips_msg.header = pose_msg.header = header()  # stamped as they go out: the measurement time
             sent = time.perf_counter()
-            pose_pub.publish(PoseStamped(header=h, pose=Pose(position=Point(x=1.0, y=0.87, z=0.17),
-                                                             orientation=Quaternion(z=np.sin(angle / 2), w=np.cos(angle / 2)))))
+            tips_pub.publish(tips_msg)
+            pose_pub.publish(pose_msg)
             if command.event.wait(1.0):
                 round_trip.append(command.arrival - sent)
             else:
@@ -216,10 +218,11 @@ def measure_graph(policy: Path, real_time: bool, sim_seconds: float, wall_limit:
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     clock = {"now": None}
-    arrivals: list[tuple[float, float]] = []  # (simulated time, wall time) of each command at the hand
+    arrivals: list[float] = []  # wall time of each command at the hand, as this process hears it
     node.create_subscription(Clock, interfaces.CLOCK, lambda m: clock.__setitem__("now", stamp_to_seconds(m.clock)), qos.SENSOR)
-    node.create_subscription(JointTrajectory, interfaces.TRAJECTORY_COMMAND,
-                             lambda m: arrivals.append((clock["now"], time.monotonic())), qos.EVENTS)
+    node.create_subscription(JointTrajectory, interfaces.TRAJECTORY_COMMAND, lambda m: arrivals.append(time.monotonic()),
+                             qos.EVENTS)
+    sim_status = latest_status(node, interfaces.SIM_NODE)  # the sim times each command's arrival itself
     processes.start()
     try:
         while len(arrivals) < 20:  # the graph is up and the policy acting
@@ -240,21 +243,26 @@ def measure_graph(policy: Path, real_time: bool, sim_seconds: float, wall_limit:
                 raise RuntimeError(f"a node exited; logs in {run_dir}")
         bar.close()
         sim_elapsed, wall_elapsed = clock["now"] - sim_start, time.monotonic() - wall_start
+        wall_intervals = np.diff(np.array(arrivals))
+        settle = time.monotonic() + 2.5  # a /diagnostics report covering the whole run
+        while time.monotonic() < settle:
+            executor.spin_once(timeout_sec=0.1)
+        status = sim_status()
     finally:
         processes.stop()
         context.try_shutdown()
-    sim_times = np.array([a[0] for a in arrivals])
-    wall_times = np.array([a[1] for a in arrivals])
-    sim_intervals, wall_intervals = np.diff(sim_times), np.diff(wall_times)
+    sim_period = {key[len("command_period_"):].removesuffix("_ms"): float(value) for key, value in status.items() if key.startswith("command_period_")}
     return {"real_time": real_time, "sim_seconds": sim_elapsed, "wall_seconds": wall_elapsed,
             "speed_vs_real_time": sim_elapsed / wall_elapsed, "commands": len(arrivals),
-            "sim_period_ms": _period_stats(sim_intervals), "wall_period_ms": _period_stats(wall_intervals)}
+            "lockstep_timeouts": int(status.get("lockstep_timeouts", 0)), "resets": int(status.get("resets", 0)),
+            "sim_period_ms": sim_period, "wall_period_ms": _period_stats(wall_intervals)}
 
 
 def _period_stats(intervals: np.ndarray, nominal: float = 0.08) -> dict:
     ms = intervals * 1000.0
     return {"p1": float(np.percentile(ms, 1)), "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
-            "std": float(ms.std()), "late_over_1.5_periods": int((intervals > 1.5 * nominal).sum()), "n": int(ms.size)}
+            "std": float(ms.std()), "max": float(ms.max()), "late_over_1.5_periods": int((intervals > 1.5 * nominal).sum()),
+            "n": int(ms.size)}
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["echo"]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -41,6 +42,7 @@ from dactyl_ros.params import Param, declare
 COMMAND_INTERFACES = ("trajectory", "position_controllers")
 CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 LOG_THROTTLE_S = 2.0
+COMMAND_PERIOD_WINDOW = 10000  # commands kept for the control-period statistics on /diagnostics
 
 PARAMS = (
     Param("object", "block", "object in the hand", choices=("block", "prism"), read_only=True),
@@ -78,6 +80,7 @@ class SimNode(Node):
         self.clock_offset = 0.0  # simulated time before the last reset: /clock never goes back
         self.stats = dict(commands=0, rejected=0, beyond_limits=0, lockstep_timeouts=0, resets=0, unstable=0)
         self.max_limit_excess = 0.0  # rad: the most any received command exceeded its joint limit
+        self.command_times = deque(maxlen=COMMAND_PERIOD_WINDOW)  # simulated time of each complete command
 
         self.clock_pub = self.create_publisher(Clock, interfaces.CLOCK, CLOCK_QOS)
         self.joint_pub = self.create_publisher(JointState, interfaces.JOINT_STATES, qos.SENSOR)
@@ -131,6 +134,7 @@ class SimNode(Node):
             full[indices] = positions
             self.pending_motors = joints.joint_targets_to_motor_commands(full)
             self.stats["commands"] += 1
+            self.command_times.append(self._now())
         self.command_arrived.set()
 
     def on_motor_command(self, index: int, msg: Float64) -> None:
@@ -146,6 +150,8 @@ class SimNode(Node):
             self.pending_motors[index] = value
             self.stats["commands"] += 1
             complete = self.stats["commands"] % joints.NUM_ACTUATORS == 0
+            if complete:
+                self.command_times.append(self._now())
         if complete:  # one control step's worth of motor commands
             self.command_arrived.set()
 
@@ -290,6 +296,13 @@ class SimNode(Node):
             level, message = DiagnosticStatus.WARN, f"{s['rejected']} malformed command(s) rejected"
         values = {**s, "sim_time": f"{now:.3f}", "real_time_factor": f"{real_time_factor:.2f}",
                   "max_limit_excess_rad": f"{self.max_limit_excess:.6f}"}
+        with self.lock:
+            intervals = np.diff(np.array(self.command_times)) * 1000.0
+        if len(intervals) > 1:  # the control period as the hand sees it, in simulated time
+            values.update({f"command_period_{name}_ms": f"{value:.3f}" for name, value in (
+                ("p1", np.percentile(intervals, 1)), ("p50", np.percentile(intervals, 50)),
+                ("p99", np.percentile(intervals, 99)), ("std", intervals.std()), ("max", intervals.max()))})
+            values["command_period_samples"] = len(intervals)
         status = DiagnosticStatus(level=level, name=interfaces.SIM_NODE, message=message, hardware_id="mujoco",
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
         self.diag_pub.publish(DiagnosticArray(header=Header(stamp=seconds_to_stamp(now)), status=[status]))
