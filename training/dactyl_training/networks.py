@@ -82,11 +82,16 @@ class RecurrentTrunk(nn.Module):
         features = self.dense(self.normalizer(x))
         if not self.config.recurrent:
             return self.memory(features), state
+        # One fused LSTM call per stretch of steps in which no environment starts a trial; the state is
+        # zeroed, per environment, only where a stretch begins with a start. (Step by step is 10x slower.)
+        steps = features.shape[0]
+        cuts = [] if steps == 1 else (torch.nonzero(starts[1:].any(dim=1)).flatten() + 1).tolist()
+        bounds = [0, *cuts, steps]
         h, c = state
         outputs = []
-        for t in range(features.shape[0]):
-            keep = (1.0 - starts[t].to(features.dtype)).view(1, -1, 1)
-            out, (h, c) = self.memory(features[t : t + 1], (h * keep, c * keep))
+        for begin, end in zip(bounds[:-1], bounds[1:]):
+            keep = (1.0 - starts[begin].to(features.dtype)).view(1, -1, 1)
+            out, (h, c) = self.memory(features[begin:end], (h * keep, c * keep))
             outputs.append(out)
         return torch.cat(outputs, 0), (h, c)
 
