@@ -43,8 +43,13 @@ class RayRollouts:
 
         self.ray = ray
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                     configure_logging=True)
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                         configure_logging=True)
+            except ConnectionError as err:
+                raise ConnectionError(f"{err}. A cluster started with `ray start` uses token authentication "
+                                      "(Ray >= 2.59): set RAY_AUTH_MODE=token here, and RAY_AUTH_TOKEN unless "
+                                      "the head node's token file is on this machine") from None
         cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
         self.config = worker_config(config, cpus)
         self.num_workers = config.run.workers
