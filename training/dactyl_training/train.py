@@ -120,6 +120,8 @@ class Trainer:
         self.learner.policy.load_state_dict(data["policy"])
         self.learner.value.load_state_dict(data["value"])
         self.learner.optimizer.load_state_dict(data["optimizer"])
+        for group in self.learner.optimizer.param_groups:  # a resumed run may change the learning rate
+            group["lr"] = self.config.ppo.learning_rate
         self.generator.set_state(data["learner_rng"])
         torch.set_rng_state(data["torch_rng"])
         self.iteration, self.env_steps, self.wall_time = data["iteration"], data["env_steps"], data["wall_time"]
