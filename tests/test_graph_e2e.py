@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from geometry_msgs.msg import QuaternionStamped
+from geometry_msgs.msg import PoseStamped, QuaternionStamped
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -191,3 +191,20 @@ def _relay_on_path(ros_graph):
 
     tests = str(Path(__file__).resolve().parent)
     ros_graph.env["PYTHONPATH"] = tests + (":" + ros_graph.env["PYTHONPATH"] if ros_graph.env.get("PYTHONPATH") else "")
+
+
+def test_the_vision_graph_runs_end_to_end(ros_graph, untrained_policy, small_pose_model):
+    """pose_source:=vision: the sim renders the three cameras, the vision node's pose drives the policy."""
+    probe = ros_graph.probe
+    hand = HandSide(probe)
+    poses = probe.subscribe(interfaces.OBJECT_POSE, PoseStamped, qos.SENSOR)
+    mocap_poses = probe.subscribe(graph.PHASESPACE_OBJECT_POSE_UNUSED, PoseStamped, qos.SENSOR)
+    processes, _ = start_graph(ros_graph, untrained_policy, trials="0", pose_source="vision",
+                               vision_model=str(small_pose_model[1]))
+    assert interfaces.VISION_NODE in processes
+    ros_graph.wait_until(lambda: len(hand.changes_since(0.0)) >= 20, 180, "20 policy commands driven by vision")
+    publishers = {info.node_name for info in probe.node.get_publishers_info_by_topic(interfaces.OBJECT_POSE)}
+    assert publishers == {interfaces.VISION_NODE}, publishers  # the PhaseSpace pose is moved out of the way
+    assert len(poses) >= 20 and len(mocap_poses) >= 1
+    assert within_limits(np.array([q for _, q in hand.commands_since(0.0)]))
+    assert all(p.alive for p in processes.values())
