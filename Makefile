@@ -44,6 +44,7 @@ test: setup
 bench: setup
 	$(VENV)/bin/dactyl bench-sim
 	$(VENV)/bin/dactyl bench-train
+	$(VENV)/bin/dactyl bench-graph --json out/bench_graph.json
 
 clean:
 	rm -rf $(VENV) build install log .pytest_cache
