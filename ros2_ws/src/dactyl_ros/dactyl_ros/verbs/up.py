@@ -34,7 +34,8 @@ class UpVerb(Verb):
         required = [("policy", "train one and export it (dactyl export CHECKPOINT --out PATH), or make an untrained "
                                "stand-in: dactyl export --untrained --out PATH")]
         if values["pose_source"] == "vision":
-            required.append(("vision_model", "train and export the pose estimator (dactyl train-vision), see docs"))
+            required.append(("vision_model", "train the pose estimator (dactyl train-vision) and export it "
+                                             "(dactyl export-vision CHECKPOINT --out PATH), see docs/vision.md"))
         for name, how in required:
             if not Path(values[name]).is_file():
                 raise CommandError(f"--{name.replace('_', '-')} {values[name]} does not exist: {how.replace('PATH', values[name])}")
