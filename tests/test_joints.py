@@ -99,3 +99,12 @@ def test_unknown_names_say_what_is_valid():
         joints.shadow_index("rh_FFJ9")
     with pytest.raises(KeyError, match="robot0:FFJ3"):
         joints.model_index("FFJ3")
+
+
+def test_in_limit_joint_targets_give_in_limit_motor_commands():
+    """Both joints of a coupled finger at their (rounded) limits must not command J0 past pi."""
+    rng = np.random.default_rng(0)
+    targets = rng.uniform(joints.COMMAND_LIMITS[:, 0], joints.COMMAND_LIMITS[:, 1], (1000, joints.NUM_JOINTS))
+    targets[:10] = joints.COMMAND_LIMITS[:, 1]
+    commands = joints.joint_targets_to_motor_commands(targets)
+    assert (commands >= joints.MOTOR_COMMAND_LIMITS[:, 0]).all() and (commands <= joints.MOTOR_COMMAND_LIMITS[:, 1]).all()

@@ -226,13 +226,15 @@ MOTOR_COMMAND_LIMITS = np.array(
 def joint_targets_to_motor_commands(targets: np.ndarray) -> np.ndarray:
     """24 Shadow joint targets (...) -> the 20 per-motor position-controller commands (J0 = J1 + J2).
 
-    This is what the hand driver sends on `/sh_rh_<motor>_position_controller/command`.
+    This is what the hand driver sends on `/sh_rh_<motor>_position_controller/command`. The joint limits
+    are documented rounded (1.571 each), so two joints at their limits sum to 3.142, just past J0's pi:
+    the sum is clipped to the motor's range, so in-limit joint targets always give in-limit motor commands.
     """
     targets = np.asarray(targets, dtype=np.float64)
     out = np.zeros(targets.shape[:-1] + (NUM_ACTUATORS,))
     for act in ACTUATORS:
         out[..., act.index] = sum(targets[..., _SHADOW_INDEX[name]] for name in act.shadow_joints)
-    return out
+    return np.clip(out, MOTOR_COMMAND_LIMITS[:, 0], MOTOR_COMMAND_LIMITS[:, 1])
 
 
 def motor_commands_to_joint_targets(commands: np.ndarray) -> np.ndarray:
