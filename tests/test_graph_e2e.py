@@ -165,12 +165,22 @@ def test_killing_the_pose_node_stops_the_policy_and_the_hand_holds_then_recovers
                                                   interfaces.TRIAL_NODE))
 
 
+def sim_status(log):
+    for array in reversed(log.snapshot()[0]):
+        for status in array.status:
+            if status.name == interfaces.SIM_NODE:
+                return {kv.key: kv.value for kv in status.values}
+    return None
+
+
 def test_losing_30_percent_of_marker_frames_degrades_but_stays_bounded(ros_graph, untrained_policy, tmp_path):
+    """Also the per-motor controller interface end to end: nothing beyond a limit reaches the hand."""
     probe = ros_graph.probe
     hand = HandSide(probe)
     policy_commands = probe.subscribe(interfaces.POLICY_COMMAND, JointTrajectory, qos.EVENTS)
+    diagnostics = probe.subscribe(interfaces.DIAGNOSTICS, DiagnosticArray, qos.EVENTS)
     lossy = "/faulty" + interfaces.MOCAP_MARKERS  # the PhaseSpace node listens behind the relay
-    processes, _ = start_graph(ros_graph, untrained_policy, trials="0", real_time="true",
+    processes, _ = start_graph(ros_graph, untrained_policy, trials="0", real_time="true", controller_interface="position",
                                extra_remaps={interfaces.MOCAP_NODE: {interfaces.MOCAP_MARKERS: lossy}})
     relay = ros_graph.start("fault_relay", "fault_relay", {"input": interfaces.MOCAP_MARKERS, "output": lossy,
                                                           "type": "sensor_msgs/msg/PointCloud2", "drop": 0.3, "seed": 1})
@@ -180,7 +190,11 @@ def test_losing_30_percent_of_marker_frames_degrades_but_stays_bounded(ros_graph
     ticks = (hand.now - start_time) / PERIOD
     acted = (len(policy_commands) - start_steps) / ticks
     assert 0.3 < acted < 0.95, f"the policy acted on {acted:.0%} of the control periods"
-    assert within_limits(np.array([q for _, q in hand.commands_since(0.0)]))
+    assert within_limits(np.array([m.points[0].positions for m in policy_commands.snapshot()[0]]))
+    ros_graph.wait_until(lambda: int((sim_status(diagnostics) or {}).get("commands", 0)) > 20 * 50, 30,
+                         "the sim's report of the motor commands it received")
+    report = sim_status(diagnostics)
+    assert report["beyond_limits"] == "0" and report["rejected"] == "0", report
     assert relay.alive and all(p.alive for p in processes.values())
 
 
