@@ -33,36 +33,50 @@ class TrainBenchmark:
 
     @property
     def ratio(self) -> float:
-        return float(np.median(self.train_rate) / np.median(self.env_rate))
+        """Median over rounds of training rate / environment rate (each round measures both)."""
+        return float(np.median(np.asarray(self.train_rate) / np.asarray(self.env_rate)))
 
 
-def measure_env_rate(config: TrainConfig, steps: int) -> float:
-    env = make_env(config, seed=0)
-    rng = np.random.default_rng(0)
-    env.reset()
-    bins = env.config.actions.num_bins
-    actions = [rng.integers(0, bins, (env.num_envs, 20)) for _ in range(steps)]
-    started = time.perf_counter()
-    for action in actions:
-        env.step(action)
-    elapsed = time.perf_counter() - started
-    env.close()
-    return env.num_envs * steps / elapsed
+class EnvStepper:
+    """The batched environment alone, stepped with pre-drawn random action bins."""
+
+    def __init__(self, config: TrainConfig):
+        self.env = make_env(config, seed=0)
+        self.env.reset()
+        self.rng = np.random.default_rng(0)
+
+    def rate(self, steps: int) -> float:
+        env = self.env
+        actions = [self.rng.integers(0, env.config.actions.num_bins, (env.num_envs, 20)) for _ in range(steps)]
+        started = time.perf_counter()
+        for action in actions:
+            env.step(action)
+        return env.num_envs * steps / (time.perf_counter() - started)
+
+    def close(self) -> None:
+        self.env.close()
 
 
-def measure_train_rate(config: TrainConfig, iterations: int, address: str | None = None) -> tuple[float, float]:
-    """(env steps/s, fraction of the time spent collecting) over `iterations` after one warm-up iteration."""
-    from .train import Trainer
+class TrainingStepper:
+    """Whole PPO iterations of a live trainer (the first one, which warms up, is not measured)."""
 
-    with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(config, out, address=address, progress=False)
-        try:
-            trainer.run(max_iterations=1)
-            steps, wall = trainer.env_steps, trainer.wall_time
-            summary = trainer.run(max_iterations=iterations)
-            return (trainer.env_steps - steps) / (trainer.wall_time - wall), summary["perf/rollout_fraction"]
-        finally:
-            trainer.close()
+    def __init__(self, config: TrainConfig, address: str | None = None):
+        from .train import Trainer
+
+        self.out = tempfile.TemporaryDirectory()
+        self.trainer = Trainer(config, self.out.name, address=address, progress=False)
+        self.trainer.run(max_iterations=1)
+
+    def rate(self, iterations: int) -> tuple[float, float]:
+        """(env steps/s, share of the time spent collecting rollouts)."""
+        trainer = self.trainer
+        steps, wall = trainer.env_steps, trainer.wall_time
+        summary = trainer.run(max_iterations=iterations)
+        return (trainer.env_steps - steps) / (trainer.wall_time - wall), summary["perf/rollout_fraction"]
+
+    def close(self) -> None:
+        self.trainer.close()
+        self.out.cleanup()
 
 
 def measure_peak_rss_gb(config: TrainConfig, iterations: int) -> float:
@@ -85,23 +99,32 @@ def measure_peak_rss_gb(config: TrainConfig, iterations: int) -> float:
 
 def run(config: TrainConfig, iterations: int, rounds: int, workers: list[int], address: str | None,
         rss: bool, progress=print) -> TrainBenchmark:
+    """`rounds` alternations of (environment alone, training) with `iterations` iterations' worth of
+    steps each, so that changes in the machine's load hit both alike; then Ray and memory."""
     single = merge(config, {"run": {"workers": 0}})
-    steps = config.ppo.rollout_steps * iterations
     result = TrainBenchmark()
-    for round_index in range(rounds):  # interleaved, so that load changes hit both alike
-        result.env_rate.append(measure_env_rate(single, steps))
-        rate, fraction = measure_train_rate(single, iterations)
-        result.train_rate.append(rate)
-        result.rollout_fraction.append(fraction)
-        progress(f"round {round_index + 1}/{rounds}: env {result.env_rate[-1]:.0f} steps/s, "
-                 f"training {rate:.0f} steps/s ({rate / result.env_rate[-1]:.0%}), rollout share {fraction:.0%}")
+    env, training = EnvStepper(single), TrainingStepper(single)
+    try:
+        for round_index in range(rounds):
+            result.env_rate.append(env.rate(config.ppo.rollout_steps * iterations))
+            rate, fraction = training.rate(iterations)
+            result.train_rate.append(rate)
+            result.rollout_fraction.append(fraction)
+            progress(f"round {round_index + 1}/{rounds}: env {result.env_rate[-1]:.0f} steps/s, "
+                     f"training {rate:.0f} steps/s ({rate / result.env_rate[-1]:.0%}), rollout share {fraction:.0%}")
+    finally:
+        env.close()
+        training.close()
     if workers:
         import ray
 
         for count in workers:
-            rate, _ = measure_train_rate(merge(config, {"run": {"workers": count}}), iterations, address)
-            result.ray_rates[count] = rate
-            progress(f"ray, {count} rollout worker(s): {rate:.0f} steps/s")
+            stepper = TrainingStepper(merge(config, {"run": {"workers": count}}), address)
+            try:
+                result.ray_rates[count] = float(np.median([stepper.rate(iterations)[0] for _ in range(max(1, rounds // 2))]))
+            finally:
+                stepper.close()
+            progress(f"ray, {count} rollout worker(s): {result.ray_rates[count]:.0f} steps/s")
         ray.shutdown()
     if rss:
         result.peak_rss_gb = measure_peak_rss_gb(single, iterations)

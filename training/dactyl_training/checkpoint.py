@@ -17,9 +17,12 @@ import torch
 from dactyl_core.actions import ActionConfig
 from dactyl_core.config import ConfigError, dump_yaml, to_dict
 from dactyl_core.env import load_env_config
+from dactyl_core.observations import value_layout
+from dactyl_core.randomization import PARAMETER_NAMES
 
 from .config import TrainConfig, load_train_config
 from .networks import PolicyNetwork
+from .ppo import build_networks
 
 FORMAT = 1
 
@@ -75,10 +78,6 @@ def resume_config(data: dict, wanted: TrainConfig | None) -> TrainConfig:
 
 
 def _policy_from(data: dict) -> tuple[PolicyNetwork, TrainConfig]:
-    from .ppo import build_networks
-    from dactyl_core.observations import value_layout
-    from dactyl_core.randomization import PARAMETER_NAMES
-
     config = checkpoint_config(data)
     policy, _ = build_networks(config, value_layout(len(PARAMETER_NAMES)).size)
     policy.load_state_dict(data["policy"])

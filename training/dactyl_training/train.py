@@ -21,6 +21,8 @@ from tqdm import tqdm
 
 from dactyl_core.config import dump_yaml, to_dict
 from dactyl_core.env import load_env_config
+from dactyl_core.observations import value_layout
+from dactyl_core.randomization import PARAMETER_NAMES
 
 from .checkpoint import read_checkpoint, resume_config, save_checkpoint
 from .config import TrainConfig
@@ -85,9 +87,6 @@ class Trainer:
             torch.set_num_threads(run.torch_threads)
         torch.manual_seed(run.seed)
         self.device = pick_device(run.device)
-        from dactyl_core.observations import value_layout
-        from dactyl_core.randomization import PARAMETER_NAMES
-
         policy, value = build_networks(self.config, value_layout(len(PARAMETER_NAMES)).size)
         self.generator = torch.Generator().manual_seed(run.seed)
         self.learner = Learner(policy, value, self.config.ppo, self.device, self.generator)

@@ -6,8 +6,8 @@ class BenchTrainVerb(Verb):
 
     def add_arguments(self, parser):
         parser.add_argument("--config", default="small", help="training YAML or shipped name (default: small)")
-        parser.add_argument("--iterations", type=int, default=5, help="PPO iterations per measurement (default 5)")
-        parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians reported (default 3)")
+        parser.add_argument("--iterations", type=int, default=1, help="PPO iterations per measurement (default 1)")
+        parser.add_argument("--rounds", type=int, default=10, help="alternating rounds; medians reported (default 10)")
         parser.add_argument("--workers", default="1,2",
                             help="Ray rollout worker counts to measure, comma-separated; '' skips Ray (default 1,2)")
         parser.add_argument("--address", default=None, help="Ray cluster to use (default: a local one)")
