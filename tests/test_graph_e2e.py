@@ -87,7 +87,8 @@ def test_dactyl_up_runs_the_mocap_graph_end_to_end(ros_graph, untrained_policy, 
     goals = probe.subscribe(interfaces.GOAL, QuaternionStamped, qos.LATCHED)
     results = probe.subscribe(interfaces.TRIAL_RESULTS, String, qos.LATCHED)
     out, record = tmp_path / "up.json", tmp_path / "up.mcap"
-    command = [sys.executable, "-m", "dactyl_core.cli", "up", "--policy", str(untrained_policy), "--trials", "1",
+    # Two trials: an untrained policy may drop the block early, and the run must span >= 50 control steps.
+    command = [sys.executable, "-m", "dactyl_core.cli", "up", "--policy", str(untrained_policy), "--trials", "2",
                "--json", str(out), "--record", str(record), "--run-dir", str(tmp_path / "run"), "--timeout", "200",
                "--no-progress"]
     up = subprocess.run(command, env=ros_graph.env, capture_output=True, text=True, timeout=260)
@@ -103,9 +104,9 @@ def test_dactyl_up_runs_the_mocap_graph_end_to_end(ros_graph, untrained_policy, 
     assert 0.85 / PERIOD < rate < 1.15 / PERIOD, f"{rate:.2f} commands per simulated second"
     assert len(goals) >= 1 and len(results) >= 1
     published = json.loads(results.last().data)
-    assert published["complete"] and len(published["trials"]) == 1
+    assert published["complete"] and len(published["trials"]) == 2
 
-    assert "consecutive successes (1 trials, hand sim, pose from mocap):" in up.stdout
+    assert "consecutive successes (2 trials, hand sim, pose from mocap):" in up.stdout
     written = json.loads(out.read_text())
     assert set(written) == set(EvaluationResult([0], ["dropped"]).to_dict())  # the keys of `dactyl evaluate --json`
     assert written["trials"] == published["trials"] and written["extra"]["graph"]["hand"] == "sim"

@@ -76,7 +76,7 @@ def message_class(type_name: str):
 class McapRecorder:
     """Subscribes (raw) to every topic the node can see and writes each message to `path`."""
 
-    def __init__(self, node: Node, path: str | Path, discovery_period: float = 0.5):
+    def __init__(self, node: Node, path: str | Path, discovery_period: float = 0.2):
         self.node = node
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +97,9 @@ class McapRecorder:
         for topic, types in self.node.get_topic_names_and_types():
             if topic in self.channels or topic in self.skipped:
                 continue
+            publishers = self.node.get_publishers_info_by_topic(topic)
+            if not publishers:
+                continue  # only subscribers so far: wait to see whether a publisher latches
             type_name = types[0]
             try:
                 schema = self.schemas.get(type_name)
@@ -113,12 +116,12 @@ class McapRecorder:
                 self.channels[topic] = self.writer.register_channel(topic, "cdr", schema)
                 self.counts[topic] = 0
             self.subscriptions.append(self.node.create_subscription(
-                msg_type, topic, lambda data, topic=topic: self.write(topic, data), self._qos(topic), raw=True))
+                msg_type, topic, lambda data, topic=topic: self.write(topic, data), self._qos(publishers), raw=True))
 
-    def _qos(self, topic: str) -> QoSProfile:
+    @staticmethod
+    def _qos(publishers) -> QoSProfile:
         """Best effort hears every publisher; transient local too when a publisher latches."""
-        latched = any(info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
-                      for info in self.node.get_publishers_info_by_topic(topic))
+        latched = any(info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for info in publishers)
         if latched:
             return QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
