@@ -94,11 +94,10 @@ def test_sim_rejects_malformed_commands_and_reports_limit_violations(ros_graph):
         trajectory(names[:1] * 2, [0.0, 0.0]),  # duplicate names
     ]
     ros_graph.wait_until(lambda: command.get_subscription_count() > 0, 10, "the sim to subscribe")
-    for msg in bad:
-        command.publish(msg)
-        time.sleep(0.05)  # a command topic keeps only the newest message
-    ros_graph.wait_until(lambda: (sim_diagnostics(diagnostics) or {}).get("rejected") == str(len(bad)), 20,
-                         "every malformed command counted as rejected")
+    for count, msg in enumerate(bad, start=1):
+        command.publish(msg)  # a command topic keeps only the newest message: one at a time
+        ros_graph.wait_until(lambda: (sim_diagnostics(diagnostics) or {}).get("rejected") == str(count), 30,
+                             f"malformed command {count} counted as rejected")
     # A command beyond a joint limit is what the hand driver must never let through: the sim reports it.
     beyond = np.zeros(24)
     beyond[joints.shadow_index("rh_FFJ4")] = 1.0  # limit 0.349

@@ -94,7 +94,8 @@ def measure_policy_latency(policy: Path, steps: int, pace: float, env: dict, run
     node = rclpy.create_node("bench_graph", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    spinner = threading.Thread(target=lambda: _spin(executor, context), daemon=True)
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: _spin(executor, stop), daemon=True)
     spinner.start()
     try:
         pose_pub = node.create_publisher(PoseStamped, interfaces.OBJECT_POSE, qos.SENSOR)
@@ -163,6 +164,9 @@ def measure_policy_latency(policy: Path, steps: int, pace: float, env: dict, run
                 process.wait()
         for log in logs:
             log.close()
+        stop.set()
+        spinner.join()  # no thread may be inside rcl when the context goes away
+        node.destroy_node()
         context.try_shutdown()
 
 
@@ -186,13 +190,9 @@ def latest_status(node, name: str):
     return lambda: dict(latest)
 
 
-def _spin(executor, context) -> None:
-    while context.ok():
-        try:
-            executor.spin_once(timeout_sec=0.05)
-        except Exception:
-            if not context.ok():
-                return
+def _spin(executor, stop: threading.Event) -> None:
+    while not stop.is_set():
+        executor.spin_once(timeout_sec=0.05)
 
 
 def measure_graph(policy: Path, real_time: bool, sim_seconds: float, wall_limit: float, env: dict, run_dir: Path,
@@ -250,6 +250,7 @@ def measure_graph(policy: Path, real_time: bool, sim_seconds: float, wall_limit:
         status = sim_status()
     finally:
         processes.stop()
+        node.destroy_node()
         context.try_shutdown()
     sim_period = {key[len("command_period_"):].removesuffix("_ms"): float(value) for key, value in status.items() if key.startswith("command_period_")}
     return {"real_time": real_time, "sim_seconds": sim_elapsed, "wall_seconds": wall_elapsed,
