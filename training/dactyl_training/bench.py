@@ -8,7 +8,6 @@ measured in the same run (the machine is shared and noisy, so only ratios are me
 """
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import tempfile
@@ -81,20 +80,20 @@ class TrainingStepper:
 
 def measure_peak_rss_gb(config: TrainConfig, iterations: int) -> float:
     """Peak resident memory of a fresh process that trains `iterations` iterations of `config`."""
+    import yaml
+
     program = (
-        "import sys, tempfile, yaml\n"
+        "import resource, sys, tempfile, yaml\n"
         "from dactyl_training.config import load_train_config\n"
         "from dactyl_training.train import Trainer\n"
         "config = load_train_config(yaml.safe_load(sys.stdin.read()))\n"
         "with tempfile.TemporaryDirectory() as out:\n"
         f"    trainer = Trainer(config, out, progress=False); trainer.run(max_iterations={iterations}); trainer.close()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"  # KiB on Linux
     )
-    import yaml
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-c", program], input=yaml.safe_dump(to_dict(config)), text=True, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(after, before) / 1024 / 1024  # ru_maxrss is in KiB on Linux
+    done = subprocess.run([sys.executable, "-c", program], input=yaml.safe_dump(to_dict(config)), text=True,
+                          check=True, capture_output=True)
+    return int(done.stdout.split()[-1]) / 1024 / 1024
 
 
 def run(config: TrainConfig, iterations: int, rounds: int, workers: list[int], address: str | None,
@@ -115,6 +114,9 @@ def run(config: TrainConfig, iterations: int, rounds: int, workers: list[int], a
     finally:
         env.close()
         training.close()
+    if rss:
+        result.peak_rss_gb = measure_peak_rss_gb(single, max(iterations, 3))
+        progress(f"peak RSS of a {max(iterations, 3)}-iteration single-process run: {result.peak_rss_gb:.2f} GB")
     if workers:
         import ray
 
@@ -126,7 +128,4 @@ def run(config: TrainConfig, iterations: int, rounds: int, workers: list[int], a
                 stepper.close()
             progress(f"ray, {count} rollout worker(s): {result.ray_rates[count]:.0f} steps/s")
         ray.shutdown()
-    if rss:
-        result.peak_rss_gb = measure_peak_rss_gb(single, iterations)
-        progress(f"peak RSS of a {iterations}-iteration single-process run: {result.peak_rss_gb:.2f} GB")
     return result

@@ -17,6 +17,29 @@ from .ppo import Rollout, RolloutWorker, merge_rollouts
 MAX_REPLACEMENTS_PER_ITERATION = 3
 
 
+def start_ray(address: str | None, attempts: int = 3) -> None:
+    """Connect to the cluster at `address`, or start a local Ray instance on all cores.
+
+    Ray gives its raylet a fixed 30 s to come up; on a loaded machine that can pass, so a local start is
+    retried a few times."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                     configure_logging=True)
+            return
+        except ConnectionError as err:
+            raise ConnectionError(f"{err}. A cluster started with `ray start` uses token authentication "
+                                  "(Ray >= 2.59): set RAY_AUTH_MODE=token here, and RAY_AUTH_TOKEN unless "
+                                  "the head node's token file is on this machine") from None
+        except Exception as err:  # Ray raises a bare Exception for a slow start
+            if "timed out during startup" not in str(err) or address is not None or attempt == attempts:
+                raise
+            tqdm.write(f"Ray did not start in time (attempt {attempt} of {attempts}); trying again")
+            ray.shutdown()
+
+
 class _RemoteWorker(RolloutWorker):
     def __init__(self, config: TrainConfig, seed: int, torch_threads: int):
         import torch
@@ -43,13 +66,7 @@ class RayRollouts:
 
         self.ray = ray
         if not ray.is_initialized():
-            try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                         configure_logging=True)
-            except ConnectionError as err:
-                raise ConnectionError(f"{err}. A cluster started with `ray start` uses token authentication "
-                                      "(Ray >= 2.59): set RAY_AUTH_MODE=token here, and RAY_AUTH_TOKEN unless "
-                                      "the head node's token file is on this machine") from None
+            start_ray(address)
         cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
         self.config = worker_config(config, cpus)
         self.num_workers = config.run.workers
