@@ -57,6 +57,7 @@ class RunConfig:
     workers: int = 0  # Ray rollout workers; 0 = single process (no Ray)
     checkpoint_every: int = 25  # iterations between checkpoints (also on SIGTERM / Ctrl-C and at the end)
     device: str = "auto"  # learner device: auto (GPU when present), cpu, cuda, cuda:1, ...
+    overlap: bool = True  # collect the next rollout while learning from this one (one update stale)
     torch_threads: int = 1  # CPU threads for torch; 0 = torch's default. More than 1 is far slower on a busy machine
 
     def __post_init__(self):

@@ -13,6 +13,7 @@ import json
 import signal
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,10 @@ class Trainer:
         self.iteration, self.env_steps, self.wall_time = data["iteration"], data["env_steps"], data["wall_time"]
         self.recent_successes.extend(data["recent_successes"])
 
+    def _collect(self, policy_params: dict, value_params: dict):
+        """A rollout with these parameters (copied by the caller: the learner may be changing them)."""
+        return self.rollouts.collect(policy_params, value_params, self.config.ppo.rollout_steps)
+
     def save(self) -> Path:
         return save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.state())
 
@@ -147,14 +152,26 @@ class Trainer:
         bar = tqdm(total=config.run.total_env_steps, initial=min(self.env_steps, config.run.total_env_steps),
                    unit="step", unit_scale=True, disable=not self.progress, dynamic_ncols=True)
         done_iterations, last = 0, {}
+        steps_per_iteration = config.ppo.rollout_steps * config.env.num_envs * self.rollouts.num_workers
+        collector = ThreadPoolExecutor(1, thread_name_prefix="rollout") if config.run.overlap else None
+        pending = None  # the next rollout, collected during this update with the parameters before it
+
+        def wanted(after: int) -> bool:
+            """Will there be an iteration after `after` more ones?"""
+            return (self.env_steps + after * steps_per_iteration < config.run.total_env_steps
+                    and not self.stop_requested
+                    and (max_iterations is None or done_iterations + after < max_iterations))
+
         try:
-            while self.env_steps < config.run.total_env_steps and not self.stop_requested:
-                if max_iterations is not None and done_iterations >= max_iterations:
-                    break
+            while pending is not None or wanted(0):
                 started = time.perf_counter()
-                policy_params, value_params = self.learner.cpu_state_dicts()
-                rollout = self.rollouts.collect(policy_params, value_params, config.ppo.rollout_steps)
+                rollout = pending.result() if pending is not None else self._collect(*self.learner.cpu_state_dicts())
                 collected = time.perf_counter()
+                pending = None
+                # Overlap the next rollout with this update, except before a checkpoint (so that a
+                # checkpoint never holds experience not yet learned from, and resumes are exact).
+                if collector is not None and wanted(1) and (self.iteration + 1) % config.run.checkpoint_every:
+                    pending = collector.submit(self._collect, *self.learner.cpu_state_dicts())
                 stats = self.learner.update(rollout)
                 finished = time.perf_counter()
 
@@ -186,6 +203,10 @@ class Trainer:
                 if self.iteration % config.run.checkpoint_every == 0:
                     self.save()
         finally:
+            if pending is not None and not pending.cancel():
+                pending.exception()  # wait: the snapshot in the checkpoint must not be taken mid-rollout
+            if collector is not None:
+                collector.shutdown()
             self.save()
             bar.close()
             writer.close()
