@@ -127,14 +127,17 @@ def test_owl_source_streams_poses_stamped_at_the_server_frame_times(ros_graph, m
                          FAKE_OWL_FRAMES=str(write_owl_script(tmp_path, frame)))
     node = ros_graph.start(MODULE, interfaces.MOCAP_NODE, params={"source": "owl", "owl_server": "phasespace-server"})
     poses, fingertips = subscribe_outputs(ros_graph)
-    ros_graph.wait_until(lambda: len(poses) >= 20 and len(fingertips) >= 20, 20, "poses streamed from the OWL source")
+    ros_graph.wait_until(lambda: len(poses) >= 60 and len(fingertips) >= 20, 30, "poses streamed from the OWL source")
     assert "streaming from PhaseSpace server phasespace-server" in node.output()
     messages, _ = poses.snapshot()
     assert_pose(messages[-1], position, quat)
     stamps = np.array([stamp_to_seconds(m.header.stamp) for m in messages])
     gaps = np.diff(stamps)
     assert (gaps > 0).all()
-    assert np.median(gaps) == pytest.approx(0.01, abs=1e-6)  # the server's 100 Hz frame clock, not arrival times
+    # The server's 100 Hz frame clock, not arrival times. The server-to-ROS offset is the smallest latency
+    # seen so far, so while a node that started late catches up on queued frames the offset still shrinks;
+    # judge the stamps once it has caught up.
+    assert np.median(gaps[-30:]) == pytest.approx(0.01, abs=1e-6)
 
 
 def test_owl_source_without_the_owl_module_fails_with_what_to_install(ros_graph):
