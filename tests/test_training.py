@@ -209,3 +209,14 @@ def test_foreign_files_are_refused(tmp_path):
     torch.save({"weights": 1}, not_a_checkpoint)
     with pytest.raises(ValueError, match="not a dactyl training checkpoint"):
         CheckpointPolicy(not_a_checkpoint)
+
+
+def test_train_command_names_a_bad_key_and_exits_2(tmp_path, capsys):
+    from dactyl_core.cli import main
+
+    config = tmp_path / "bad.yaml"
+    config.write_text("ppo:\n  clip_range: 0.2\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "clip_range" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "nothing"), "--resume", "--no-progress"]) == 2
+    assert "does not exist" in capsys.readouterr().err
