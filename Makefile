@@ -44,6 +44,7 @@ test: setup
 bench: setup
 	$(VENV)/bin/dactyl bench-sim
 	$(VENV)/bin/dactyl bench-train
+	$(VENV)/bin/dactyl bench-vision
 	$(VENV)/bin/dactyl bench-graph --json out/bench_graph.json
 
 clean:
