@@ -114,3 +114,40 @@ def test_bench_vision_reports_onnx_latency_next_to_torch(small_pose_model, tmp_p
     assert "speed-up over torch eager" in run.stdout and "target p99 < 25 ms" in run.stdout
     result = json.loads(out.read_text())["inference"]
     assert set(result["onnxruntime"]) == set(result["torch_eager"]) == {"p50", "p99", "mean"}
+
+
+def test_recorded_graph_poses_are_scored_against_the_ground_truth_with_the_same_stamp(tmp_path):
+    from geometry_msgs.msg import PoseStamped
+    from mcap.writer import Writer
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import Header
+
+    from dactyl_core.vision.evaluation import recorded_pose_errors
+    from dactyl_ros.conversions import pose_to_msg, seconds_to_stamp
+    from dactyl_ros.recorder import message_definition
+
+    path = tmp_path / "graph.mcap"
+    with open(path, "wb") as f:
+        writer = Writer(f)
+        writer.start(profile="ros2", library="test")
+        schema = writer.register_schema(name="geometry_msgs/msg/PoseStamped", encoding="ros2msg",
+                                        data=message_definition("geometry_msgs/msg/PoseStamped").encode())
+        channels = {t: writer.register_channel(topic=t, message_encoding="cdr", schema_id=schema)
+                    for t in (interfaces.OBJECT_POSE, interfaces.SIM_GROUND_TRUTH_POSE)}
+        turn = rotations.from_axis_angle(np.array([0.0, 0.0, 1.0]), np.radians(5.0))
+
+        def write(topic, t, position, quat):
+            msg = PoseStamped(header=Header(stamp=seconds_to_stamp(t), frame_id="world"), pose=pose_to_msg(position, quat))
+            writer.add_message(channels[topic], log_time=int(t * 1e9), data=serialize_message(msg), publish_time=int(t * 1e9))
+
+        for k in range(10):
+            t, height = 1.0 + 0.08 * k, 0.16 if k < 8 else 0.05  # the last two: the object has fallen off the hand
+            truth = np.array([1.0, 0.87, height])
+            write(interfaces.SIM_GROUND_TRUTH_POSE, t, truth, rotations.IDENTITY)
+            write(interfaces.OBJECT_POSE, t, truth + [0.003, 0.0, 0.0], turn)
+        write(interfaces.OBJECT_POSE, 9.0, np.array([1.0, 0.87, 0.16]), rotations.IDENTITY)  # no ground truth at this stamp
+        writer.finish()
+    result = recorded_pose_errors(path)
+    assert result["poses_published"] == 11 and result["matched_on_hand"] == 8
+    assert result["position_mm"]["median"] == pytest.approx(3.0, abs=1e-6)
+    assert result["orientation_deg"]["p90"] == pytest.approx(5.0, abs=1e-4)

@@ -43,6 +43,9 @@ class EvalVisionVerb(Verb):
                             help="held-out render set without visual randomization ('' to skip)")
         parser.add_argument("--json", default=None, help="write the results to this JSON file")
         parser.add_argument("--skip-bad-shards", action="store_true", help="leave out missing or corrupt shards, naming them")
+        parser.add_argument("--recording", default=None,
+                            help="also score the poses the vision node published in this MCAP recording of "
+                                 "`dactyl up --pose-source vision` against the sim's ground truth (same stamps)")
 
     def main(self, args) -> int:
         import json
@@ -70,6 +73,16 @@ class EvalVisionVerb(Verb):
                   f"   {o['mean']:>7.1f}deg {o['median']:>5.1f}deg {o['p90']:>5.1f}deg")
             for reason in r["skipped_shards"]:
                 print(f"  skipped bad shard {reason}")
+        if args.recording:
+            from dactyl_core.vision.evaluation import recorded_pose_errors
+
+            graph = report["in_graph"] = recorded_pose_errors(args.recording)
+            if "position_mm" in graph:
+                p, o = graph["position_mm"], graph["orientation_deg"]
+                print(f"{'in graph':<16} {graph['matched_on_hand']:>5} {p['mean']:>7.1f}mm {p['median']:>5.1f}mm {p['p90']:>5.1f}mm"
+                      f"   {o['mean']:>7.1f}deg {o['median']:>5.1f}deg {o['p90']:>5.1f}deg")
+            print(f"  in graph: {graph['poses_published']} poses published in {args.recording}, {graph['matched_on_hand']} "
+                  "matched to the sim's ground truth by stamp with the object on the hand")
         print("targets (randomized, median < 10 mm and < 10 deg): "
               + ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in report["targets_met"].items()))
         if args.json:

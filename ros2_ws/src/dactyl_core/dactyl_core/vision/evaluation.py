@@ -39,3 +39,30 @@ def evaluate_on(estimator: OnnxPoseEstimator, root, on_bad_shard: str = "error",
 def meets_targets(result: dict) -> dict[str, bool]:
     return {"median_position_below_10_mm": result["position_mm"]["median"] < TARGET_MEDIAN_POSITION_MM,
             "median_orientation_below_10_deg": result["orientation_deg"]["median"] < TARGET_MEDIAN_ORIENTATION_DEG}
+
+
+def recorded_pose_errors(path, min_height: float | None = None) -> dict:
+    """Errors of the poses the vision node published in a recorded graph run (`dactyl up --pose-source vision
+    --record FILE`) against the sim's ground-truth pose with the same stamp, while the object is on the hand
+    (the render sets' criterion: the model was not trained on falling objects)."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    from ..interfaces import OBJECT_POSE, SIM_GROUND_TRUTH_POSE
+    from .render_set import IN_HAND_MIN_HEIGHT
+
+    min_height = IN_HAND_MIN_HEIGHT if min_height is None else min_height
+    poses = {OBJECT_POSE: {}, SIM_GROUND_TRUTH_POSE: {}}
+    with open(path, "rb") as f:
+        for _, channel, _, msg in make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages(topics=list(poses)):
+            p, q = msg.pose.position, msg.pose.orientation
+            poses[channel.topic][(msg.header.stamp.sec, msg.header.stamp.nanosec)] = (
+                np.array([p.x, p.y, p.z]), np.array([q.w, q.x, q.y, q.z]))
+    estimates, truth = poses[OBJECT_POSE], poses[SIM_GROUND_TRUTH_POSE]
+    matched = [(estimates[k], truth[k]) for k in sorted(estimates) if k in truth and truth[k][0][2] > min_height]
+    result = {"recording": str(path), "poses_published": len(estimates), "matched_on_hand": len(matched)}
+    if matched:
+        position_mm = np.array([np.linalg.norm(e[0] - t[0]) for e, t in matched]) * 1000.0
+        orientation_deg = np.degrees([rotations.distance(e[1], t[1]) for e, t in matched])
+        result.update(position_mm=summary(position_mm), orientation_deg=summary(orientation_deg))
+    return result
