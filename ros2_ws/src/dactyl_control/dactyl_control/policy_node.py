@@ -16,7 +16,7 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray, PoseStamped, QuaternionStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -28,7 +28,7 @@ from dactyl_core.env import load_env_config
 from dactyl_core.observations import POLICY_LAYOUT
 from dactyl_core.onnx_models import ModelContractError, OnnxPolicy
 from dactyl_core.policy_runner import InputGate, PolicyRunner
-from dactyl_ros import qos
+from dactyl_ros import health, qos
 from dactyl_ros.conversions import pose_from_msg, quaternion_from_msg, seconds_to_stamp, stamp_to_seconds
 from dactyl_ros.node_main import StartupError, run_node
 from dactyl_ros.params import Param, declare
@@ -225,10 +225,9 @@ class PolicyNode(Node):
                 values[f"{name}_p50_ms"] = f"{np.percentile(samples, 50):.3f}"
                 values[f"{name}_p99_ms"] = f"{np.percentile(samples, 99):.3f}"
                 values[f"{name}_samples"] = len(samples)
-        status = DiagnosticStatus(level=DiagnosticStatus.OK if acting else DiagnosticStatus.WARN, name=interfaces.POLICY_NODE,
-                                  message="acting" if acting else "not acting: " + "; ".join(self.not_acting),
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+        self.diag_pub.publish(health.diagnostic_array(
+            self.get_clock().now().to_msg(), interfaces.POLICY_NODE, health.OK if acting else health.WARN,
+            "acting" if acting else "not acting: " + "; ".join(self.not_acting), values))
 
 
 def main(args=None) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, QuaternionStamped
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
@@ -32,7 +32,7 @@ from dactyl_core import interfaces
 from dactyl_core.env import load_env_config
 from dactyl_core.evaluate import EvaluationResult
 from dactyl_core.trials import TrialTracker
-from dactyl_ros import qos
+from dactyl_ros import health, qos
 from dactyl_ros.conversions import pose_from_msg, quaternion_to_msg, seconds_to_stamp, stamp_to_seconds
 from dactyl_ros.node_main import run_node
 from dactyl_ros.params import Param, declare
@@ -213,10 +213,9 @@ class TrialManager(Node):
         running = self.tracker.running
         values = {"trial": self.trial, "finished_trials": len(self.result.trials), "running": running,
                   "successes": int(self.tracker.counters.successes[0]) if running else 0}
-        status = DiagnosticStatus(level=DiagnosticStatus.OK, name=interfaces.TRIAL_NODE,
-                                  message=f"trial {self.trial} running" if running else "between trials",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+        self.diag_pub.publish(health.diagnostic_array(
+            self.get_clock().now().to_msg(), interfaces.TRIAL_NODE, health.OK,
+            f"trial {self.trial} running" if running else "between trials", values))
 
 
 def main(args=None) -> int:

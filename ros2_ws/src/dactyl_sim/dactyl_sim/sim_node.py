@@ -18,7 +18,7 @@ import time
 from collections import deque
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -33,7 +33,7 @@ from dactyl_core.env import load_env_config
 from dactyl_core.mocap import load_calibration, markers_from_world
 from dactyl_core.randomization import PRESETS
 from dactyl_core.sim_hand import SimulatedHand
-from dactyl_ros import qos
+from dactyl_ros import health, qos
 from dactyl_ros.conversions import pose_to_msg, seconds_to_stamp
 from dactyl_ros.markers import markers_to_cloud
 from dactyl_ros.node_main import StartupError, run_node
@@ -289,11 +289,11 @@ class SimNode(Node):
 
     def _publish_diagnostics(self, now: float, real_time_factor: float) -> None:
         s = self.stats
-        level, message = DiagnosticStatus.OK, "simulating"
+        level, message = health.OK, "simulating"
         if s["beyond_limits"]:
-            level, message = DiagnosticStatus.ERROR, f"{s['beyond_limits']} command(s) beyond joint limits reached the hand"
+            level, message = health.ERROR, f"{s['beyond_limits']} command(s) beyond joint limits reached the hand"
         elif s["rejected"]:
-            level, message = DiagnosticStatus.WARN, f"{s['rejected']} malformed command(s) rejected"
+            level, message = health.WARN, f"{s['rejected']} malformed command(s) rejected"
         values = {**s, "sim_time": f"{now:.3f}", "real_time_factor": f"{real_time_factor:.2f}",
                   "max_limit_excess_rad": f"{self.max_limit_excess:.6f}"}
         with self.lock:
@@ -303,9 +303,8 @@ class SimNode(Node):
                 ("p1", np.percentile(intervals, 1)), ("p50", np.percentile(intervals, 50)),
                 ("p99", np.percentile(intervals, 99)), ("std", intervals.std()), ("max", intervals.max()))})
             values["command_period_samples"] = len(intervals)
-        status = DiagnosticStatus(level=level, name=interfaces.SIM_NODE, message=message, hardware_id="mujoco",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self.diag_pub.publish(DiagnosticArray(header=Header(stamp=seconds_to_stamp(now)), status=[status]))
+        self.diag_pub.publish(health.diagnostic_array(seconds_to_stamp(now), interfaces.SIM_NODE, level, message, values,
+                                                      hardware_id="mujoco"))
 
     def close(self) -> None:
         self.running = False

@@ -12,7 +12,7 @@ import time
 from collections import deque
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -22,7 +22,7 @@ from dactyl_core import interfaces
 from dactyl_core.onnx_models import ModelContractError
 from dactyl_core.vision.frames import FrameSynchronizer, image_from_buffer
 from dactyl_core.vision.pose_model import FrameSetError, OnnxPoseEstimator, check_frame_set
-from dactyl_ros import qos
+from dactyl_ros import health, qos
 from dactyl_ros.conversions import pose_to_msg, stamp_to_seconds
 from dactyl_ros.node_main import StartupError, run_node
 from dactyl_ros.params import Param, declare
@@ -109,10 +109,9 @@ class VisionNode(Node):
             values["latency_p99_ms"] = f"{np.percentile(samples, 99):.2f}"
         refusing = self.refused > self.refused_at_last_report
         self.refused_at_last_report = self.refused
-        status = DiagnosticStatus(level=DiagnosticStatus.WARN if refusing else DiagnosticStatus.OK, name=interfaces.VISION_NODE,
-                                  message="refusing frame sets: " + self.last_error if refusing else "ok",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+        self.diag_pub.publish(health.diagnostic_array(
+            self.get_clock().now().to_msg(), interfaces.VISION_NODE, health.WARN if refusing else health.OK,
+            "refusing frame sets: " + self.last_error if refusing else "ok", values))
 
 
 def main(args=None) -> int:
