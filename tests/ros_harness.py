@@ -27,6 +27,19 @@ from rclpy.executors import SingleThreadedExecutor
 from dactyl_ros import qos
 
 
+def latest_status(log: "MessageLog", node: str):
+    """The newest diagnostic_msgs/DiagnosticStatus of `node` in a /diagnostics MessageLog, or None."""
+    for array in reversed(log.snapshot()[0]):
+        for status in array.status:
+            if status.name == node:
+                return status
+    return None
+
+
+def status_values(status) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values} if status is not None else {}
+
+
 class MessageLog:
     """Messages of one topic with their arrival times (monotonic seconds), thread-safe."""
 

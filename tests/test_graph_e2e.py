@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from dactyl_core import graph, interfaces, joints
+from ros_harness import latest_status, status_values
 from dactyl_core.evaluate import EvaluationResult
 from dactyl_ros import qos
 from dactyl_ros.conversions import stamp_to_seconds
@@ -128,11 +128,7 @@ def test_dactyl_up_runs_the_mocap_graph_end_to_end(ros_graph, untrained_policy, 
 
 
 def policy_status(log):
-    for array in reversed(log.snapshot()[0]):
-        for status in array.status:
-            if status.name == interfaces.POLICY_NODE:
-                return status
-    return None
+    return latest_status(log, interfaces.POLICY_NODE)
 
 
 def test_killing_the_pose_node_stops_the_policy_and_the_hand_holds_then_recovers(ros_graph, untrained_policy):
@@ -166,12 +162,8 @@ def test_killing_the_pose_node_stops_the_policy_and_the_hand_holds_then_recovers
                                                   interfaces.TRIAL_NODE))
 
 
-def sim_status(log):
-    for array in reversed(log.snapshot()[0]):
-        for status in array.status:
-            if status.name == interfaces.SIM_NODE:
-                return {kv.key: kv.value for kv in status.values}
-    return None
+def sim_status(log) -> dict[str, str]:
+    return status_values(latest_status(log, interfaces.SIM_NODE))
 
 
 def test_losing_30_percent_of_marker_frames_degrades_but_stays_bounded(ros_graph, untrained_policy, tmp_path):
@@ -192,7 +184,7 @@ def test_losing_30_percent_of_marker_frames_degrades_but_stays_bounded(ros_graph
     acted = (len(policy_commands) - start_steps) / ticks
     assert 0.3 < acted < 0.95, f"the policy acted on {acted:.0%} of the control periods"
     assert within_limits(np.array([m.points[0].positions for m in policy_commands.snapshot()[0]]))
-    ros_graph.wait_until(lambda: int((sim_status(diagnostics) or {}).get("commands", 0)) > 20 * 50, 30,
+    ros_graph.wait_until(lambda: int(sim_status(diagnostics).get("commands", 0)) > 20 * 50, 30,
                          "the sim's report of the motor commands it received")
     report = sim_status(diagnostics)
     assert report["beyond_limits"] == "0" and report["rejected"] == "0", report

@@ -13,6 +13,7 @@ from std_msgs.msg import Header, String
 from trajectory_msgs.msg import JointTrajectory
 
 from dactyl_core import interfaces, joints
+from ros_harness import latest_status, status_values
 from dactyl_ros import qos
 
 POLICY = "dactyl_control.policy_node"
@@ -59,11 +60,7 @@ def run_steps(graph, inputs, commands, count, period=0.08, **kwargs):
 
 
 def policy_status(log):
-    for array in reversed(log.snapshot()[0]):
-        for status in array.status:
-            if status.name == interfaces.POLICY_NODE:
-                return status
-    return None
+    return latest_status(log, interfaces.POLICY_NODE)
 
 
 def test_policy_acts_on_fresh_inputs_and_stops_on_stale_or_bad_ones(ros_graph, untrained_policy):
@@ -104,7 +101,7 @@ def test_policy_acts_on_fresh_inputs_and_stops_on_stale_or_bad_ones(ros_graph, u
     bad_joints = JointState(header=inputs.header(), name=["rh_FFJ9"] * 24, position=[0.0] * 24)
     inputs.joints.publish(bad_joints)
     ros_graph.wait_until(lambda: "rejected object pose" in node.output(), 10, "the rejection in the log")
-    ros_graph.wait_until(lambda: int({kv.key: kv.value for kv in policy_status(diagnostics).values}["inputs_rejected"]) >= 9,
+    ros_graph.wait_until(lambda: int(status_values(policy_status(diagnostics))["inputs_rejected"]) >= 9,
                          10, "rejections counted")
 
     # Good inputs again: the node recovers by itself.
