@@ -94,6 +94,13 @@ def export_policy(policy: PolicyNetwork, metadata: PolicyMetadata, path: str | P
         module = _FeedForwardStep(policy).eval()
         args, dynamic_shapes = (observation,), ({0: batch},)
         inputs, outputs = [POLICY_INPUT], [POLICY_LOGITS, POLICY_ACTION]
+    doc = f"dactyl control policy for the {metadata.object} ({'LSTM' if metadata.recurrent else 'feed-forward'})"
+    return write_onnx(module, args, path, inputs, outputs, dynamic_shapes, metadata.to_props(), doc)
+
+
+def write_onnx(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic_shapes,
+               props: dict[str, str], doc_string: str) -> Path:
+    """Export `module` with torch's dynamo exporter, then replace the file's metadata with `props`, check, save."""
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # it lists torchvision ops it skips
     with torch.no_grad(), warnings.catch_warnings():
         # torch's exporter warns about its own internals (LSTM weight attributes, deprecated guards).
@@ -105,9 +112,9 @@ def export_policy(policy: PolicyNetwork, metadata: PolicyMetadata, path: str | P
                           verbose=False)
     model = onnx.load(str(path))
     del model.metadata_props[:]
-    for key, value in metadata.to_props().items():
+    for key, value in props.items():
         model.metadata_props.add(key=key, value=value)
-    model.doc_string = f"dactyl control policy for the {metadata.object} ({'LSTM' if metadata.recurrent else 'feed-forward'})"
+    model.doc_string = doc_string
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path

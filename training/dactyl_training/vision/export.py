@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
-import warnings
 from pathlib import Path
 
-import onnx
 import torch
 
 from dactyl_core.vision.pose_model import IMAGES_INPUT, ORIENTATION_OUTPUT, POSITION_OUTPUT, PoseModelMetadata
 
-from ..export import OPSET, git_revision
+from ..export import git_revision, write_onnx
 from .pose_net import PoseNet
 
 
@@ -33,18 +30,6 @@ def export_pose_model(model: PoseNet, metadata: PoseModelMetadata, path: str | P
     if len(metadata.cameras) != model.config.cameras:
         raise ValueError(f"metadata lists {len(metadata.cameras)} cameras, the network takes {model.config.cameras}")
     example = torch.zeros(2, model.config.cameras, *model.config.image_size, 3, dtype=torch.uint8)
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        torch.onnx.export(model, (example,), str(path), input_names=[IMAGES_INPUT],
-                          output_names=[POSITION_OUTPUT, ORIENTATION_OUTPUT],
-                          dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=OPSET, dynamo=True,
-                          external_data=False, verbose=False)
-    exported = onnx.load(str(path))
-    del exported.metadata_props[:]
-    for key, value in metadata.to_props().items():
-        exported.metadata_props.add(key=key, value=value)
-    exported.doc_string = f"dactyl three-camera pose estimator for the {metadata.object}"
-    onnx.checker.check_model(exported)
-    onnx.save(exported, str(path))
-    return path
+    return write_onnx(model, (example,), path, [IMAGES_INPUT], [POSITION_OUTPUT, ORIENTATION_OUTPUT],
+                      ({0: torch.export.Dim("batch")},), metadata.to_props(),
+                      f"dactyl three-camera pose estimator for the {metadata.object}")
