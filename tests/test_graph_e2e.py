@@ -141,11 +141,18 @@ def test_killing_the_pose_node_stops_the_policy_and_the_hand_holds_then_recovers
 
     processes[interfaces.MOCAP_NODE].kill()
     killed_at = hand.now
-    ros_graph.wait_until(lambda: hand.now > killed_at + 0.6, 60, "simulated time to go on")
+
+    def held_states():
+        with hand.lock:
+            return np.array([q for s, q in hand.states if s >= killed_at + 2 * PERIOD])
+
+    # Joint states are best-effort: on a busy machine the probe may see only some of them, so wait for
+    # enough of them as well as for simulated time.
+    ros_graph.wait_until(lambda: hand.now > killed_at + 0.6 and len(held_states()) > 30, 60,
+                         "simulated time to go on, with joint states")
     late = hand.changes_since(killed_at + 2 * PERIOD)
     assert late == [], f"{len(late)} new targets reached the hand more than 2 control periods after the kill"
-    with hand.lock:
-        held = np.array([q for s, q in hand.states if s >= killed_at + 2 * PERIOD])
+    held = held_states()
     # The joints settle on the held targets: little motion over the last 0.12 s of the window.
     assert len(held) > 30 and np.ptp(held[-15:], axis=0).max() < 0.02, np.ptp(held[-15:], axis=0).max()
     policy = processes[interfaces.POLICY_NODE]
