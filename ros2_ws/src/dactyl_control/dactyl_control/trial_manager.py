@@ -23,6 +23,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, QuaternionStamped
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
+from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header, String
@@ -38,6 +39,7 @@ from dactyl_ros.node_main import run_node
 from dactyl_ros.params import Param, declare
 
 LOG_THROTTLE_S = 2.0
+FINAL_RESULT_ACK_TIMEOUT_S = 2.0
 
 PARAMS = (
     Param("trials", 10, "trials to run; 0 runs until stopped", minimum=0),
@@ -199,6 +201,8 @@ class TrialManager(Node):
         results = {**self.result.to_dict(), "table_row": self.result.table_row(), "complete": complete,
                    "trials_planned": self.p.trials}
         self.results_pub.publish(String(data=json.dumps(results)))
+        if complete:  # `dactyl up` stops the graph on this message: let every reader (recorder, probes) have it first
+            self.results_pub.wait_for_all_acked(Duration(seconds=FINAL_RESULT_ACK_TIMEOUT_S))
         self.get_logger().info(f"trial {self.trial}: {successes} consecutive successes ({reason}); "
                                f"so far {self.result.table_row()}")
 
