@@ -106,3 +106,21 @@ def test_assets_come_from_the_installed_package():
     assets = find_hand_assets()
     assert "gymnasium_robotics" in str(assets.root)
     assert assets.license_file.is_file()
+
+
+def test_physics_only_scene_drops_visual_meshes_and_keeps_the_dynamics(block_scene):
+    """DactylEnv's scene: no visual meshes, and bit-identical physics (masses, contacts, sensors)."""
+    lean = scene_mod.build_scene(block_scene.config, physics_only=True)
+    full, model = block_scene.model, lean.model
+    assert model.nbvh < 0.05 * full.nbvh and model.ngeom < full.ngeom
+    assert np.array_equal(model.body_mass, full.body_mass) and np.array_equal(model.body_inertia, full.body_inertia)
+    rng = np.random.default_rng(0)
+    data_full, data_lean = block_scene.make_data(), lean.make_data()
+    contacts = 0
+    for _ in range(100):
+        data_full.ctrl[:] = data_lean.ctrl[:] = rng.uniform(*full.actuator_ctrlrange.T)
+        mujoco.mj_step(full, data_full, nstep=10)
+        mujoco.mj_step(model, data_lean, nstep=10)
+        contacts += data_full.ncon
+    assert contacts > 0
+    assert np.array_equal(data_full.qpos, data_lean.qpos) and np.array_equal(data_full.sensordata, data_lean.sensordata)

@@ -130,7 +130,7 @@ class DactylEnv:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         self.config = config
         self.num_envs = n = num_envs
-        self.scene = build_scene(config.scene)
+        self.scene = build_scene(config.scene, physics_only=True)  # never rendered
         self.nominal_model = m = self.scene.model
         self.models = [copy.deepcopy(m) for _ in range(n)]
         self.datas = [mujoco.MjData(model) for model in self.models]
@@ -239,8 +239,10 @@ class DactylEnv:
         object_pos = qpos[:, self.scene.object_qpos][:, :3]
         object_quat = qpos[:, self.scene.object_qpos][:, 3:]
         noisy = self.observation_noise.apply(fingertips, object_pos, object_quat, self.rng)
-        policy = policy_observation(*noisy, self.goal, self.previous_action)
-        exact = policy_observation(fingertips, object_pos, object_quat, self.goal, self.previous_action)
+        # The noisy (policy) and exact (value) vectors in one call, stacked on a leading axis: half the overhead.
+        measured = [np.stack(pair) for pair in zip(noisy, (fingertips, object_pos, object_quat))]
+        policy, exact = policy_observation(*measured, np.broadcast_to(self.goal, (2, *self.goal.shape)),
+                                           np.broadcast_to(self.previous_action, (2, *self.previous_action.shape)))
         parameters = self.parameters.copy()
         parameters[:, PARAMETER_NAMES.index("object_force_norm")] = np.linalg.norm(self.object_forces.wrench[:, :3], axis=1)
         value = self.value_layout.assemble({

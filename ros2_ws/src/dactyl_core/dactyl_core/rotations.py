@@ -14,7 +14,7 @@ IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
 
 def normalize(q: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     q = np.asarray(q, dtype=np.float64)
-    return q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), eps)
+    return q / np.maximum(np.sqrt(np.einsum("...i,...i->...", q, q))[..., None], eps)
 
 
 def canonical(q: np.ndarray) -> np.ndarray:
@@ -32,17 +32,14 @@ def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product a * b (apply b first, then a)."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    aw, ax, ay, az = np.moveaxis(a, -1, 0)
-    bw, bx, by, bz = np.moveaxis(b, -1, 0)
-    return np.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        axis=-1,
-    )
+    aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))  # filled column by column: no stack, no moveaxis
+    out[..., 0] = aw * bw - ax * bx - ay * by - az * bz
+    out[..., 1] = aw * bx + ax * bw + ay * bz - az * by
+    out[..., 2] = aw * by - ax * bz + ay * bw + az * bx
+    out[..., 3] = aw * bz + ax * by - ay * bx + az * bw
+    return out
 
 
 def rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:

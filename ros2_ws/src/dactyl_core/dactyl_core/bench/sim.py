@@ -1,8 +1,9 @@
 """Simulation throughput: our batched environment against our own raw physics limit and gymnasium-robotics.
 
 All rates are control steps (80 ms of simulated time) per second of wall time, under the same workload:
-uniformly random action bins. The measurements are interleaved in rounds and each figure is the median
-over rounds, so a busy machine slows all of them alike and the ratios stay meaningful.
+uniformly random action bins. The measurements are interleaved in short rounds; each rate is the median
+over rounds, and each ratio is the median of the ratios within a round (paired: a machine that slows
+down for a while slows both sides of a pair alike, so the ratio moves less than the rates).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from ..scene import build_scene
 
 def raw_limit(config: EnvConfig, seconds: float, seed: int = 0) -> float:
     """mj_step rate of our scene (one MjData, nominal model) divided by the substeps per control step."""
-    scene = build_scene(config.scene)
+    scene = build_scene(config.scene, physics_only=True)  # the model DactylEnv steps
     model, data = scene.model, scene.make_data()
     rng = np.random.default_rng(seed)
     targets = data.ctrl.copy()
@@ -62,6 +63,11 @@ class BenchResult:
     def median(self, name: str) -> float | None:
         values = self.samples.get(name)
         return statistics.median(values) if values else None
+
+    def paired_ratio(self, name: str, baseline: str) -> float | None:
+        """Median over rounds of name / baseline measured in the same round."""
+        values, base = self.samples.get(name), self.samples.get(baseline)
+        return statistics.median(v / b for v, b in zip(values, base)) if values and base else None
 
     def to_dict(self) -> dict:
         return {"cores": self.cores, "rounds": self.rounds, "seconds_per_measurement": self.seconds,

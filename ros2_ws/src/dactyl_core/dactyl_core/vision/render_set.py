@@ -74,6 +74,8 @@ class FrameSetRenderer:
         self.cameras = list(self.scene.cameras)
         self.camera_ids = np.array(list(self.scene.cameras.values()))
         self.object_geoms = np.flatnonzero(self.model.geom_bodyid == self.scene.object_body)
+        # The environment's scene has no visual meshes, so its geom indices differ from the render scene's.
+        self.env_object_geoms = np.flatnonzero(self.env.nominal_model.geom_bodyid == self.env.scene.object_body)
         self.palm = self.model.body(PALM_BODY).id
         self.num_bins = env_config.actions.num_bins
         self.start_xy = self.scene.initial_object_qpos[:2]
@@ -130,7 +132,7 @@ class FrameSetRenderer:
         m, d, env = self.model, self.data, self.env
         d.qpos[:] = env.physics.qpos[i]
         for name in ("geom_size", "geom_rbound"):  # the environment's object-size draw
-            getattr(m, name)[self.object_geoms] = getattr(env.models[i], name)[self.object_geoms]
+            getattr(m, name)[self.object_geoms] = getattr(env.models[i], name)[self.env_object_geoms]
         draw = self.visual.apply(rng)
         mujoco.mj_kinematics(m, d)
         mujoco.mj_camlight(m, d)
