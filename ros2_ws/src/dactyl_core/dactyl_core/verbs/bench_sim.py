@@ -5,9 +5,11 @@ class BenchSimVerb(Verb):
     help = "benchmark simulation throughput against our raw physics limit and gymnasium-robotics (same run)"
 
     def add_arguments(self, parser):
-        parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement (default 5)")
-        parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; figures are medians (default 3)")
-        parser.add_argument("--envs-per-core", type=int, default=8, help="environments per physics thread (default 8)")
+        parser.add_argument("--seconds", type=float, default=2.0, help="length of each measurement (default 2)")
+        parser.add_argument("--rounds", type=int, default=9,
+                            help="interleaved rounds; rates are medians, ratios are medians of same-round ratios (default 9)")
+        parser.add_argument("--envs-per-core", type=int, default=32,
+                            help="environments per physics thread (default 32: the small training config, 64 envs on 2 cores)")
         parser.add_argument("--randomization", default="all", help="randomization setting of our env (default all)")
         parser.add_argument("--skip-gymnasium", action="store_true",
                             help="do not measure the gymnasium-robotics baseline (it needs its own venv, built on first use)")
@@ -32,7 +34,7 @@ class BenchSimVerb(Verb):
         physics = config.scene.physics
         print(f"workload: uniformly random action bins; control period {physics.control_period * 1000:g} ms "
               f"(ours: {physics.substeps} x {physics.timestep * 1000:g} ms, gymnasium-robotics: 40 x 2 ms); "
-              f"{args.rounds} rounds of {args.seconds:g} s, medians reported")
+              f"{args.rounds} rounds of {args.seconds:g} s; rates: medians; ratios: medians of same-round ratios")
         result = sim.run(config, args.seconds, args.rounds, args.envs_per_core, gymnasium,
                          progress=lambda line: print(line, file=sys.stderr))
         cores = result.cores
@@ -45,13 +47,12 @@ class BenchSimVerb(Verb):
             value = result.median(key)
             if value is not None:
                 print(f"{label:<60} {value:>8.0f}")
-        ours, raw = result.median("ours_1core"), result.median("raw_limit_1core")
-        scaling = result.median(f"ours_{cores}cores") / ours
+        scaling = result.paired_ratio(f"ours_{cores}cores", "ours_1core")
         print(f"scaling 1 -> {cores} cores: {scaling:.2f}x")
         if args.json:
             Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
             print(f"wrote {args.json}")
-        gym = result.median("gymnasium_1core")
-        vs_gym = f"{ours / gym:.2f}" if gym else "n/a"
-        print(f"vs_gymnasium={vs_gym} vs_raw_limit={ours / raw:.2f}")
+        vs_gym = result.paired_ratio("ours_1core", "gymnasium_1core")
+        vs_raw = result.paired_ratio("ours_1core", "raw_limit_1core")
+        print(f"vs_gymnasium={'n/a' if vs_gym is None else f'{vs_gym:.2f}'} vs_raw_limit={vs_raw:.2f}")
         return 0
