@@ -18,6 +18,6 @@ def test_ratios_are_medians_of_same_round_ratios():
 def test_a_short_run_measures_every_rate_in_every_round():
     lines = []
     result = sim.run(load_env_config(), seconds=0.2, rounds=2, envs_per_core=2, progress=lines.append)
-    keys = {"raw_limit_1core", "ours_1core", f"ours_{result.cores}cores"}
+    keys = {"raw_limit_1core", "raw_limit_batch_1core", "ours_1core", f"ours_{result.cores}cores"}
     assert set(result.samples) == keys and all(len(v) == 2 and min(v) > 0 for v in result.samples.values())
     assert len(lines) == 2 and result.to_dict()["medians"].keys() == keys

@@ -7,6 +7,7 @@ down for a while slows both sides of a pair alike, so the ratio moves less than 
 """
 from __future__ import annotations
 
+import copy
 import os
 import statistics
 import time
@@ -20,22 +21,28 @@ from ..env import DactylEnv, EnvConfig
 from ..scene import build_scene
 
 
-def raw_limit(config: EnvConfig, seconds: float, seed: int = 0) -> float:
-    """mj_step rate of our scene (one MjData, nominal model) divided by the substeps per control step."""
+def raw_limit(config: EnvConfig, seconds: float, seed: int = 0, simulations: int = 1) -> float:
+    """mj_step rate of our scene (nominal model) divided by the substeps per control step.
+
+    With `simulations` > 1, that many (model copy, data) pairs step in turn, as a DactylEnv batch does on
+    one thread: the batch's memory footprint without any of our per-step work.
+    """
     scene = build_scene(config.scene, physics_only=True)  # the model DactylEnv steps
-    model, data = scene.model, scene.make_data()
+    models = [scene.model] if simulations == 1 else [copy.deepcopy(scene.model) for _ in range(simulations)]
+    datas = [scene.make_data() for _ in models]
     rng = np.random.default_rng(seed)
-    targets = data.ctrl.copy()
+    targets = np.array([data.ctrl for data in datas])
     substeps = config.scene.physics.substeps
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        bins = rng.integers(0, config.actions.num_bins, (1, model.nu))
-        targets = act.apply_delta(targets, act.target_delta(act.normalized(bins, config.actions), config.actions))[0]
-        data.ctrl[:] = targets
-        mujoco.mj_step(model, data, nstep=substeps)  # MuJoCo's own loop: no per-step Python overhead
-        steps += 1
-        if data.qpos[scene.object_qpos][2] < config.task.drop_height:
-            scene.reset(data)
+        bins = rng.integers(0, config.actions.num_bins, targets.shape)
+        targets = act.apply_delta(targets, act.target_delta(act.normalized(bins, config.actions), config.actions))
+        for model, data, target in zip(models, datas, targets):
+            data.ctrl[:] = target
+            mujoco.mj_step(model, data, nstep=substeps)  # MuJoCo's own loop: no per-step Python overhead
+            if data.qpos[scene.object_qpos][2] < config.task.drop_height:
+                scene.reset(data)
+        steps += len(datas)
     return steps / (time.perf_counter() - start)
 
 
@@ -75,7 +82,8 @@ class BenchResult:
 
 
 def run(config: EnvConfig, seconds: float, rounds: int, envs_per_core: int, gymnasium=None, progress=print) -> BenchResult:
-    """Measure raw limit, ours (1 core and all cores) and optionally gymnasium (a callable(processes))."""
+    """Measure the raw limits (one simulation, a batch), ours (1 core and all cores) and optionally gymnasium
+    (a callable(processes))."""
     cores = os.cpu_count() or 1
     result = BenchResult(cores, rounds, seconds)
     one = DactylEnv(config, num_envs=envs_per_core, seed=1, num_threads=1)
@@ -85,6 +93,7 @@ def run(config: EnvConfig, seconds: float, rounds: int, envs_per_core: int, gymn
     try:
         for r in range(rounds):
             result.add("raw_limit_1core", raw_limit(config, seconds, seed=r))
+            result.add("raw_limit_batch_1core", raw_limit(config, seconds, seed=r, simulations=envs_per_core))
             result.add("ours_1core", environment_rate(one, seconds, seed=r))
             result.add(f"ours_{cores}cores", environment_rate(many, seconds, seed=r))
             if gymnasium is not None:
