@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -104,9 +103,8 @@ def test_dactyl_up_runs_the_mocap_graph_end_to_end(ros_graph, untrained_policy, 
     rate = (len(times) - 1) / (times[-1] - times[0])
     assert 0.85 / PERIOD < rate < 1.15 / PERIOD, f"{rate:.2f} commands per simulated second"
     assert len(goals) >= 1 and len(results) >= 1
-    deadline = time.monotonic() + 5.0  # the final result may still sit in the probe's queue
-    while not json.loads(results.last().data)["complete"] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # The final result may still sit in the probe's queue when `dactyl up` exits.
+    ros_graph.wait_until(lambda: json.loads(results.last().data)["complete"], 5, "the final, complete trial result")
     published = json.loads(results.last().data)
     assert published["complete"] and len(published["trials"]) == 2
 

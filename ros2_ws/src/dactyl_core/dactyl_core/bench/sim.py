@@ -28,7 +28,7 @@ def raw_limit(config: EnvConfig, seconds: float, seed: int = 0, simulations: int
     one thread: the batch's memory footprint without any of our per-step work.
     """
     scene = build_scene(config.scene, physics_only=True)  # the model DactylEnv steps
-    models = [scene.model] if simulations == 1 else [copy.deepcopy(scene.model) for _ in range(simulations)]
+    models = [copy.deepcopy(scene.model) for _ in range(simulations)]
     datas = [scene.make_data() for _ in models]
     rng = np.random.default_rng(seed)
     targets = np.array([data.ctrl for data in datas])
