@@ -224,8 +224,8 @@ def build_scene(config: SceneConfig | None = None, assets_root=None, physics_onl
 
     `physics_only` drops the hand's visual meshes (geoms that never collide and carry no mass), for
     simulations that are never rendered: 23 fewer geoms to place at every step and 97% fewer BVH nodes
-    (1,835 of 68,416) in every model and data, which matters when many simulations step in turn (2% faster
-    for one, 5% for 32; see docs/benchmarks.md). The dynamics are bit-identical (tests/test_scene.py).
+    (1,835 of 68,416) in every model and data, which matters when many simulations step in turn. The
+    dynamics are bit-identical (tests/test_scene.py).
     """
     config = load_scene_config() if config is None else config
     spec, markers = build_spec(config, assets_root)
