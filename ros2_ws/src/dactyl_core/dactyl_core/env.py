@@ -73,6 +73,17 @@ class StepResult:
     goal_reached: np.ndarray  # (N,) bool: a goal was reached on this step
 
 
+class _DataViews:
+    """Numpy views into one MjData, made once: each `data.qpos`-style attribute access builds a new array,
+    and after mj_step has evicted numpy's code from the caches any numpy call costs several microseconds
+    (a reduction ~40 us), which added up to 5% of a control step."""
+
+    def __init__(self, data: mujoco.MjData, object_body: int):
+        self.ctrl, self.object_wrench = data.ctrl, data.xfrc_applied[object_body]
+        self.qpos, self.qvel, self.sensors = data.qpos, data.qvel, data.sensordata
+        self.bad_state_counts = data.warning.number[BAD_STATE_WARNINGS]
+
+
 class PhysicsPool:
     """Steps N (model, data) pairs by `substeps` physics steps each, split across threads.
 
@@ -84,26 +95,25 @@ class PhysicsPool:
     def __init__(self, models: list[mujoco.MjModel], datas: list[mujoco.MjData], object_body: int, num_threads: int):
         self.models, self.datas = models, datas
         n, m = len(models), models[0]
-        self.object_body = object_body
         self.qpos = np.zeros((n, m.nq))
         self.qvel = np.zeros((n, m.nv))
         self.sensors = np.zeros((n, m.nsensordata))
         self.unstable = np.zeros(n, bool)
+        self._views = [_DataViews(data, object_body) for data in datas]
         self._chunks = [c for c in np.array_split(np.arange(n), num_threads) if len(c)]
         self._executor = ThreadPoolExecutor(len(self._chunks)) if len(self._chunks) > 1 else None
 
     def step(self, ctrl: np.ndarray, object_wrench: np.ndarray, substeps: int) -> None:
         def run(chunk):
             for i in chunk:
-                model, data = self.models[i], self.datas[i]
-                data.ctrl = ctrl[i]
-                data.xfrc_applied[self.object_body] = object_wrench[i]
-                mujoco.mj_step(model, data, nstep=substeps)
+                views = self._views[i]
+                views.ctrl[:] = ctrl[i]
+                views.object_wrench[:] = object_wrench[i]
+                mujoco.mj_step(self.models[i], self.datas[i], nstep=substeps)
                 # MuJoCo resets a simulation whose state went bad and counts a warning; resets clear them.
-                self.unstable[i] = data.warning.number[BAD_STATE_WARNINGS].any()
-                self.qpos[i] = data.qpos
-                self.qvel[i] = data.qvel
-                self.sensors[i] = data.sensordata
+                bad = views.bad_state_counts
+                self.unstable[i] = bool(bad[0] or bad[1] or bad[2])
+                self.gather(i)
 
         if self._executor is None:
             run(self._chunks[0])
@@ -114,10 +124,10 @@ class PhysicsPool:
         self.unstable |= speed > MAX_STABLE_SPEED
 
     def gather(self, i: int) -> None:
-        data = self.datas[i]
-        self.qpos[i] = data.qpos
-        self.qvel[i] = data.qvel
-        self.sensors[i] = data.sensordata
+        views = self._views[i]
+        self.qpos[i] = views.qpos
+        self.qvel[i] = views.qvel
+        self.sensors[i] = views.sensors
 
     def close(self) -> None:
         if self._executor is not None:

@@ -3,7 +3,8 @@
 gymnasium-robotics' environment code fails on MuJoCo 4 (which we use), so the baseline runs in its own
 virtual environment, `.venv-gymnasium/`, with the last MuJoCo it supports (3.3.7). This file is both the
 driver (imported by the bench, stdlib only at import time) and the worker script that runs inside that
-environment (`python gymnasium_baseline.py --seconds S --processes P` prints one JSON line).
+environment (`python gymnasium_baseline.py --processes P` reads a measurement length in seconds per stdin line
+and prints one JSON line per measurement).
 
 The environment is made with n_substeps=40 at its 2 ms timestep (= 80 ms per step). Its constructor
 asserts that metadata["render_fps"] equals 1/dt, which only holds for its default 20 substeps, so the
@@ -52,16 +53,44 @@ def ensure_baseline_venv(root: Path, log=print) -> Path:
     return python
 
 
-def measure_gymnasium(seconds: float, processes: int, root: Path) -> dict:
-    """Run the worker in the baseline venv: total control steps/s of `processes` processes in parallel."""
-    if not _python(root).exists():
-        raise BaselineUnavailable(f"the gymnasium-robotics baseline failed: no {root / BASELINE_VENV}/ "
-                                  "(ensure_baseline_venv builds it; `dactyl bench-sim` does so on first use)")
-    command = [str(_python(root)), str(Path(__file__).resolve()), "--seconds", str(seconds), "--processes", str(processes)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120 + 4 * seconds)
-    if done.returncode != 0:
-        raise BaselineUnavailable(f"the gymnasium-robotics baseline failed: {done.stderr.strip()[-800:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+class GymnasiumBaseline:
+    """A running baseline worker: `processes` environments made once, measured whenever `run` is called.
+
+    Kept alive between measurements so that `dactyl bench-sim` can interleave it with ours in short slices.
+    """
+
+    def __init__(self, processes: int, root: Path):
+        if not _python(root).exists():
+            raise BaselineUnavailable(f"the gymnasium-robotics baseline failed: no {root / BASELINE_VENV}/ "
+                                      "(ensure_baseline_venv builds it; `dactyl bench-sim` does so on first use)")
+        self.processes = processes
+        self._worker = subprocess.Popen([str(_python(root)), str(Path(__file__).resolve()), "--processes", str(processes)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def measure(self, seconds: float) -> dict:
+        """Step every environment for `seconds`, in parallel; the worker's JSON report."""
+        try:
+            self._worker.stdin.write(f"{seconds}\n")
+            self._worker.stdin.flush()
+        except BrokenPipeError:
+            pass  # the worker died; its stderr says why
+        line = self._worker.stdout.readline()
+        if not line:
+            self._worker.wait(timeout=10)
+            raise BaselineUnavailable(f"the gymnasium-robotics baseline failed: {self._worker.stderr.read().strip()[-800:]}")
+        return json.loads(line)
+
+    def run(self, seconds: float) -> float:
+        """Control steps per second of all processes together."""
+        return self.measure(seconds)["control_steps_per_s"]
+
+    def close(self) -> None:
+        if self._worker.poll() is None:
+            self._worker.stdin.close()
+            try:
+                self._worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._worker.kill()
 
 
 # --- worker side: runs inside .venv-gymnasium -------------------------------------------------------------
@@ -80,31 +109,44 @@ def _make_env():
     return env
 
 
-def _steps_per_second(seconds: float, seed: int) -> float:
-    """Uniformly random actions, resets included, like our workload."""
+def _serve(connection, seed: int) -> None:
+    """One process: make the environment once, then step it for as long as each request says."""
     env = _make_env()
     env.reset(seed=seed)
     env.action_space.seed(seed)
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        steps += 1
-        if terminated or truncated:
-            env.reset()
-    return steps / (time.perf_counter() - start)
+    while (seconds := connection.recv()) is not None:
+        steps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:  # uniformly random actions, resets included, like ours
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            steps += 1
+            if terminated or truncated:
+                env.reset()
+        connection.send(steps / (time.perf_counter() - start))
 
 
 def _worker_main() -> None:
-    from multiprocessing import Pool
+    """Read one measurement length in seconds per stdin line; print one JSON line per measurement."""
+    from multiprocessing import Pipe, Process
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--processes", type=int, required=True)
     args = parser.parse_args()
-    with Pool(args.processes) as pool:
-        rates = pool.starmap(_steps_per_second, [(args.seconds, seed) for seed in range(args.processes)])
-    print(json.dumps({"env": ENV_ID, "n_substeps": N_SUBSTEPS, "processes": args.processes,
-                      "per_process": rates, "control_steps_per_s": sum(rates)}))
+    connections, processes = [], []
+    for seed in range(args.processes):
+        ours, theirs = Pipe()
+        processes.append(Process(target=_serve, args=(theirs, seed), daemon=True))
+        processes[-1].start()
+        connections.append(ours)
+    for line in sys.stdin:
+        for connection in connections:
+            connection.send(float(line))
+        rates = [connection.recv() for connection in connections]
+        print(json.dumps({"env": ENV_ID, "n_substeps": N_SUBSTEPS, "processes": args.processes,
+                          "per_process": rates, "control_steps_per_s": sum(rates)}), flush=True)
+    for connection in connections:
+        connection.send(None)
+    for process in processes:
+        process.join()
 
 
 if __name__ == "__main__":

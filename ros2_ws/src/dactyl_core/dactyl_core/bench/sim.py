@@ -1,9 +1,10 @@
 """Simulation throughput: our batched environment against our own raw physics limit and gymnasium-robotics.
 
 All rates are control steps (80 ms of simulated time) per second of wall time, under the same workload:
-uniformly random action bins. The measurements are interleaved in short rounds; each rate is the median
-over rounds, and each ratio is the median of the ratios within a round (paired: a machine that slows
-down for a while slows both sides of a pair alike, so the ratio moves less than the rates).
+uniformly random action bins. Every measurement is set up once and then run in many short slices,
+interleaved: a round runs each of them once. Each rate is the median over rounds, and each ratio is the
+median of the ratios within a round (paired). The development VMs change speed by up to 2x within a
+second or two, so slices of a fraction of a second keep both sides of a pair on the same machine speed.
 """
 from __future__ import annotations
 
@@ -21,40 +22,73 @@ from ..env import DactylEnv, EnvConfig
 from ..scene import build_scene
 
 
-def raw_limit(config: EnvConfig, seconds: float, seed: int = 0, simulations: int = 1) -> float:
-    """mj_step rate of our scene (nominal model) divided by the substeps per control step.
+class RawPhysics:
+    """The raw limit: our scene's nominal model stepped by MuJoCo's own loop, none of our task work.
+
+    Episodes end as ours do under random actions (a drop, or the per-goal timeout), and a new one starts
+    from the initial pose, so the hand visits the same states as in our environment: a clenched hand has
+    more contacts and steps slower, and random targets that never reset would drift to the joint limits.
 
     With `simulations` > 1, that many (model copy, data) pairs step in turn, as a DactylEnv batch does on
     one thread: the batch's memory footprint without any of our per-step work.
     """
-    scene = build_scene(config.scene, physics_only=True)  # the model DactylEnv steps
-    models = [copy.deepcopy(scene.model) for _ in range(simulations)]
-    datas = [scene.make_data() for _ in models]
-    rng = np.random.default_rng(seed)
-    targets = np.array([data.ctrl for data in datas])
-    substeps = config.scene.physics.substeps
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        bins = rng.integers(0, config.actions.num_bins, targets.shape)
-        targets = act.apply_delta(targets, act.target_delta(act.normalized(bins, config.actions), config.actions))
-        for model, data, target in zip(models, datas, targets):
-            data.ctrl[:] = target
-            mujoco.mj_step(model, data, nstep=substeps)  # MuJoCo's own loop: no per-step Python overhead
-            if data.qpos[scene.object_qpos][2] < config.task.drop_height:
-                scene.reset(data)
-        steps += len(datas)
-    return steps / (time.perf_counter() - start)
+
+    def __init__(self, config: EnvConfig, simulations: int = 1, seed: int = 0):
+        self.config = config
+        self.scene = build_scene(config.scene, physics_only=True)  # the model DactylEnv steps
+        self.models = [copy.deepcopy(self.scene.model) for _ in range(simulations)]
+        self.datas = [self.scene.make_data() for _ in self.models]
+        self.rng = np.random.default_rng(seed)
+        self.targets = np.array([data.ctrl for data in self.datas])
+        self.episode_steps = np.zeros(simulations, int)
+        self._deltas = np.zeros((0, simulations, self.targets.shape[1]))  # drawn ahead, see run()
+
+    def run(self, seconds: float) -> float:
+        """Control steps per second (mj_step rate / substeps) over about `seconds`."""
+        config, scene = self.config, self.scene
+        substeps, timeout = config.scene.physics.substeps, config.task.goal_timeout_steps
+        steps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            if not len(self._deltas):  # random actions for 100 control steps at a time: a limit carries no per-step draws
+                bins = self.rng.integers(0, config.actions.num_bins, (100, *self.targets.shape))
+                self._deltas = act.target_delta(act.normalized(bins, config.actions), config.actions)
+            self.targets, self._deltas = act.apply_delta(self.targets, self._deltas[0]), self._deltas[1:]
+            self.episode_steps += 1
+            for i, (model, data) in enumerate(zip(self.models, self.datas)):
+                data.ctrl[:] = self.targets[i]
+                mujoco.mj_step(model, data, nstep=substeps)  # MuJoCo's own loop: no per-step Python overhead
+                if data.qpos[scene.object_qpos][2] < config.task.drop_height or self.episode_steps[i] >= timeout:
+                    scene.reset(data)
+                    self.targets[i] = data.ctrl
+                    self.episode_steps[i] = 0
+            steps += len(self.datas)
+        return steps / (time.perf_counter() - start)
+
+    def close(self) -> None:
+        pass
 
 
-def environment_rate(env: DactylEnv, seconds: float, seed: int = 0) -> float:
-    rng = np.random.default_rng(seed)
-    num_bins = env.config.actions.num_bins
-    env.step(rng.integers(0, num_bins, (env.num_envs, 20)))  # warm the thread pool
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        env.step(rng.integers(0, num_bins, (env.num_envs, 20)))
-        steps += env.num_envs
-    return steps / (time.perf_counter() - start)
+class EnvironmentLoop:
+    """Our DactylEnv stepped with uniformly random action bins (its resets included)."""
+
+    def __init__(self, env: DactylEnv, seed: int = 0):
+        self.env = env
+        self.rng = np.random.default_rng(seed)
+        env.reset()
+        env.step(self._actions())  # warm the thread pool
+
+    def _actions(self) -> np.ndarray:
+        return self.rng.integers(0, self.env.config.actions.num_bins, (self.env.num_envs, 20))
+
+    def run(self, seconds: float) -> float:
+        steps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            self.env.step(self._actions())
+            steps += self.env.num_envs
+        return steps / (time.perf_counter() - start)
+
+    def close(self) -> None:
+        self.env.close()
 
 
 @dataclass
@@ -83,24 +117,28 @@ class BenchResult:
 
 def run(config: EnvConfig, seconds: float, rounds: int, envs_per_core: int, gymnasium=None, progress=print) -> BenchResult:
     """Measure the raw limits (one simulation, a batch), ours (1 core and all cores) and optionally gymnasium
-    (a callable(processes))."""
+    (`gymnasium(processes)` makes a baseline with `run(seconds)` and `close()`): each round measures every
+    one of them once, for `seconds` each, in turn."""
     cores = os.cpu_count() or 1
     result = BenchResult(cores, rounds, seconds)
-    one = DactylEnv(config, num_envs=envs_per_core, seed=1, num_threads=1)
-    many = DactylEnv(config, num_envs=envs_per_core * cores, seed=2, num_threads=cores)
-    one.reset()
-    many.reset()
+    makers = {
+        "raw_limit_1core": lambda: RawPhysics(config),
+        "raw_limit_batch_1core": lambda: RawPhysics(config, simulations=envs_per_core),
+        "ours_1core": lambda: EnvironmentLoop(DactylEnv(config, num_envs=envs_per_core, seed=1, num_threads=1)),
+        f"ours_{cores}cores": lambda: EnvironmentLoop(DactylEnv(config, num_envs=envs_per_core * cores, seed=2, num_threads=cores)),
+    }
+    if gymnasium is not None:
+        makers.update(gymnasium_1core=lambda: gymnasium(1), **{f"gymnasium_{cores}cores": lambda: gymnasium(cores)})
+    measurements = {}
     try:
+        for name, make in makers.items():
+            measurements[name] = make()
         for r in range(rounds):
-            result.add("raw_limit_1core", raw_limit(config, seconds, seed=r))
-            result.add("raw_limit_batch_1core", raw_limit(config, seconds, seed=r, simulations=envs_per_core))
-            result.add("ours_1core", environment_rate(one, seconds, seed=r))
-            result.add(f"ours_{cores}cores", environment_rate(many, seconds, seed=r))
-            if gymnasium is not None:
-                result.add("gymnasium_1core", gymnasium(1))
-                result.add(f"gymnasium_{cores}cores", gymnasium(cores))
-            progress(f"round {r + 1}/{rounds}: " + ", ".join(f"{k}={v[-1]:.0f}" for k, v in result.samples.items()))
+            for name, measurement in measurements.items():
+                result.add(name, measurement.run(seconds))
+            if (r + 1) % max(1, rounds // 10) == 0 or r + 1 == rounds:
+                progress(f"round {r + 1}/{rounds}: " + ", ".join(f"{k}={v[-1]:.0f}" for k, v in result.samples.items()))
     finally:
-        one.close()
-        many.close()
+        for measurement in measurements.values():
+            measurement.close()
     return result
