@@ -21,3 +21,30 @@ def test_a_short_run_measures_every_rate_in_every_round():
     keys = {"raw_limit_1core", "raw_limit_batch_1core", "ours_1core", f"ours_{result.cores}cores"}
     assert set(result.samples) == keys and all(len(v) == 2 and min(v) > 0 for v in result.samples.values())
     assert len(lines) == 2 and result.to_dict()["medians"].keys() == keys
+
+
+def test_the_gymnasium_baseline_is_measured_every_round_and_closed_at_the_end():
+    made = []
+
+    class RecordingBaseline:  # GymnasiumBaseline's interface, without its venv
+        def __init__(self, processes):
+            self.processes, self.slices, self.closed = processes, 0, False
+            made.append(self)
+
+        def run(self, seconds):
+            self.slices += 1
+            return 100.0 * self.processes
+
+        def close(self):
+            self.closed = True
+
+    result = sim.run(load_env_config(), seconds=0.05, rounds=3, envs_per_core=2, gymnasium=RecordingBaseline,
+                     progress=lambda line: None)
+    assert [(b.processes, b.slices, b.closed) for b in made] == [(1, 3, True), (result.cores, 3, True)]
+    assert result.samples["gymnasium_1core"] == [100.0] * 3
+
+
+def test_the_raw_limit_ends_episodes_at_the_goal_timeout_like_ours():
+    raw = sim.RawPhysics(load_env_config(overrides={"task": {"goal_timeout_steps": 3}}), simulations=2)
+    assert raw.run(0.3) > 0
+    assert raw.episode_steps.max() < 3  # restarted from the initial pose, as our environments are

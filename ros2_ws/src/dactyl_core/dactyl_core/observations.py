@@ -46,12 +46,15 @@ class ObservationLayout:
         missing = [f.name for f in self.fields if f.name not in values]
         if missing:
             raise KeyError(f"observation fields missing: {missing}")
-        parts = []
+        out = None
         for f in self.fields:
-            part = np.asarray(values[f.name], dtype=np.float64)
-            part = part.reshape(part.shape[: part.ndim - (1 if part.shape[-1] == f.size else 2)] + (f.size,))
-            parts.append(part)
-        return np.concatenate(parts, axis=-1)
+            part = np.asarray(values[f.name])
+            if part.shape[-1] != f.size:  # e.g. fingertips as (..., 5, 3)
+                part = part.reshape(part.shape[:-2] + (f.size,))
+            if out is None:
+                out = np.empty(part.shape[:-1] + (self.size,))
+            out[..., self.slices[f.name]] = part
+        return out
 
     def split(self, vector: np.ndarray) -> dict[str, np.ndarray]:
         return {name: vector[..., s] for name, s in self.slices.items()}
