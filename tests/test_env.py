@@ -1,9 +1,10 @@
 """The batched environment: shapes, determinism, ablations, auto-reset, success bookkeeping, bad input."""
+import mujoco
 import numpy as np
 import pytest
 
 from dactyl_core import rotations, task
-from dactyl_core.env import DactylEnv, load_env_config
+from dactyl_core.env import DactylEnv, PhysicsPool, load_env_config
 from dactyl_core.observations import POLICY_LAYOUT
 from dactyl_core.randomization import PARAMETER_NAMES
 
@@ -78,8 +79,7 @@ def test_drop_ends_the_trial_and_the_env_starts_a_new_one():
     env = make_env("none")
     env.reset()
     env.step(np.full((4, 20), 5))
-    data = env.datas[1]
-    data.qpos[env.scene.object_qpos.start + 2] = 0.0  # the object is suddenly on the floor
+    env.physics.qpos[1, env.scene.object_qpos.start + 2] = 0.0  # the object is suddenly on the floor
     step = env.step(np.full((4, 20), 5))
     assert step.done.tolist() == [False, True, False, False]
     assert step.done_reason[1] == task.DROPPED and step.reward[1] < -19
@@ -111,7 +111,7 @@ def test_goal_timeout_ends_the_trial():
 def test_a_blown_up_simulation_is_reset_not_propagated():
     env = make_env("none")
     env.reset()
-    env.datas[2].qvel[:] = np.nan
+    env.physics.qvel[2] = np.nan
     step = env.step(np.full((4, 20), 5))
     assert step.done[2] and step.done_reason[2] == task.UNSTABLE and step.reward[2] == 0.0
     assert np.isfinite(step.observations.policy).all()
@@ -137,3 +137,29 @@ def test_continuous_actions_variant():
     assert np.all(env.targets >= env.nominal_model.actuator_ctrlrange[:, 0])
     with pytest.raises(ValueError, match="NaN"):
         env.step(np.full((2, 20), np.nan))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stepping_through_state_rows_reproduces_each_simulation_exactly(threads):
+    """The pool's shared MjData per thread gives bit for bit what one MjData per environment would."""
+    env = DactylEnv(load_env_config(), num_envs=4, seed=0, num_threads=threads)
+    env.reset()
+    own = []
+    for model, state in zip(env.models, env.physics.state):
+        data = mujoco.MjData(model)
+        mujoco.mj_setState(model, data, state, PhysicsPool.SPEC)
+        own.append(data)
+    rng = np.random.default_rng(0)
+    for _ in range(25):  # with contacts, actuator delays and pushes on the object
+        ctrl = env.motor_targets + rng.normal(0.0, 0.1, env.motor_targets.shape)
+        wrench = rng.normal(0.0, 0.05, (4, 6))
+        env.physics.step(ctrl, wrench, env.substeps)
+        for model, data, c, w in zip(env.models, own, ctrl, wrench):
+            data.ctrl[:] = c
+            data.xfrc_applied[env.scene.object_body] = w
+            mujoco.mj_step(model, data, nstep=env.substeps)
+        np.testing.assert_array_equal(env.physics.qpos, [data.qpos for data in own])
+        np.testing.assert_array_equal(env.physics.qvel, [data.qvel for data in own])
+        np.testing.assert_array_equal(env.physics.sensors, [data.sensordata for data in own])
+    assert not env.physics.unstable.any()
+    env.close()

@@ -24,9 +24,11 @@ from dactyl_core.config import dump_yaml, to_dict
 from dactyl_core.env import load_env_config
 from dactyl_core.observations import value_layout
 from dactyl_core.randomization import PARAMETER_NAMES
+from dactyl_core.scene import build_scene
 
 from .checkpoint import read_checkpoint, resume_config, save_checkpoint
 from .config import TrainConfig
+from .env_state import layout_differences
 from .ppo import Learner, RolloutWorker, build_networks, describe_episodes, merge_rollouts
 
 CHECKPOINT_NAME = "ckpt.pt"
@@ -69,6 +71,9 @@ def restore_snapshots(restorers: list, snapshots: list[dict] | None, config: Tra
     env_config = load_env_config(config.env.object, config.env.randomization, config.env.overrides)
     if any(s["env"]["num_envs"] != config.env.num_envs or s["env"]["attributes"]["config"] != env_config for s in snapshots):
         return False
+    model = build_scene(env_config.scene, physics_only=True).model  # what the workers' environments step
+    if any(layout_differences(s["env"], model) for s in snapshots):
+        return False
     for restore, snapshot in zip(restorers, snapshots):
         restore(snapshot)
     return True
@@ -101,7 +106,8 @@ class Trainer:
         (self.out_dir / "config.yaml").write_text(dump_yaml(self.config))
         self.rollouts = self._make_rollouts(checkpoint.get("workers") if checkpoint else None)
         if checkpoint and not self.rollouts.restored:
-            tqdm.write("resuming with a different set of rollout workers: environments start fresh trials")
+            tqdm.write("the checkpoint's trials cannot continue here (other workers or environments, another env "
+                       "config, or a checkpoint from before the physics-only scene): environments start fresh trials")
 
     # ------------------------------------------------------------------------------ state in and out
 

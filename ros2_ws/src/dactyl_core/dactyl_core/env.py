@@ -1,8 +1,9 @@
 """The batched Dactyl environment: N randomized simulations stepped together, arrays in, arrays out.
 
-Physics: every environment keeps its own MjModel copy (its randomized physics) and MjData; a pool of
-threads steps them, since `mj_step` releases the GIL, so all cores work and each simulation keeps its
-solver warm-start between control steps. Everything else is the array logic of `task`, `actions`,
+Physics: every environment keeps its own MjModel copy (its randomized physics) and its integration
+state as a row of an array; a pool of threads, one MjData each, steps them (`PhysicsPool`), since
+`mj_step` releases the GIL, so all cores work, and each simulation keeps its solver warm start and
+actuator-delay history between control steps. Everything else is the array logic of `task`, `actions`,
 `observations` and `randomization`, so another physics backend (e.g. MJX) can reuse it.
 Environments reset themselves when their trial ends; the step that ends a trial returns the first
 observation of the next one and reports how the finished trial ended.
@@ -73,61 +74,85 @@ class StepResult:
     goal_reached: np.ndarray  # (N,) bool: a goal was reached on this step
 
 
-class _DataViews:
-    """Numpy views into one MjData, made once: each `data.qpos`-style attribute access builds a new array,
-    and after mj_step has evicted numpy's code from the caches any numpy call costs several microseconds
-    (a reduction ~40 us), which added up to 5% of a control step."""
-
-    def __init__(self, data: mujoco.MjData, object_body: int):
-        self.ctrl, self.object_wrench = data.ctrl, data.xfrc_applied[object_body]
-        self.qpos, self.qvel, self.sensors = data.qpos, data.qvel, data.sensordata
-        self.bad_state_counts = data.warning.number[BAD_STATE_WARNINGS]
-
-
 class PhysicsPool:
-    """Steps N (model, data) pairs by `substeps` physics steps each, split across threads.
+    """Steps N (randomized) models by `substeps` physics steps each, split across threads.
 
-    After `step`, `qpos`, `qvel` and `sensors` hold every environment's new state. A simulation that
-    blew up (non-finite state, runaway velocity, or MuJoCo's own reset after a bad position, velocity or
-    acceleration) is flagged in `unstable`.
+    Each environment's whole integration state (`mjSTATE_INTEGRATION`: time, qpos, qvel, actuator
+    activations and delay history, solver warm start, controls, applied forces) is a row of `state`.
+    Each thread owns one MjData: for every environment it loads the row, steps, and saves the row back,
+    which reproduces the environment's own trajectory exactly (`tests/test_env.py`). One MjData per
+    thread instead of one per environment keeps the working set small enough for the caches, and each
+    environment costs three binding calls per step, where every call right after `mj_step` is slow
+    (mj_step has just evicted the interpreter's and numpy's code from the caches).
+
+    After `step`, `qpos`, `qvel` (views of `state`) and `sensors` hold every environment's new state.
+    A simulation that blew up (non-finite state, runaway velocity, or MuJoCo's own reset after a bad
+    position, velocity or acceleration) is flagged in `unstable`.
     """
 
-    def __init__(self, models: list[mujoco.MjModel], datas: list[mujoco.MjData], object_body: int, num_threads: int):
-        self.models, self.datas = models, datas
+    SPEC = int(mujoco.mjtState.mjSTATE_INTEGRATION)
+
+    def __init__(self, models: list[mujoco.MjModel], object_body: int, num_threads: int):
+        self.models = models
         n, m = len(models), models[0]
-        self.qpos = np.zeros((n, m.nq))
-        self.qvel = np.zeros((n, m.nv))
+        self.state = np.zeros((n, mujoco.mj_stateSize(m, self.SPEC)))
         self.sensors = np.zeros((n, m.nsensordata))
         self.unstable = np.zeros(n, bool)
-        self._views = [_DataViews(data, object_body) for data in datas]
+        self._qpos = self._component(m, mujoco.mjtState.mjSTATE_QPOS)
+        self._qvel = self._component(m, mujoco.mjtState.mjSTATE_QVEL)
+        self._ctrl = self._component(m, mujoco.mjtState.mjSTATE_CTRL)
+        xfrc = self._component(m, mujoco.mjtState.mjSTATE_XFRC_APPLIED)
+        self._object_wrench = slice(xfrc.start + 6 * object_body, xfrc.start + 6 * object_body + 6)
+        self._rows = list(self.state)  # row views, made once
         self._chunks = [c for c in np.array_split(np.arange(n), num_threads) if len(c)]
+        self._datas = [mujoco.MjData(m) for _ in self._chunks]
+        self.scratch = self._datas[0]  # for setting up an environment between steps; see `load`
         self._executor = ThreadPoolExecutor(len(self._chunks)) if len(self._chunks) > 1 else None
 
+    @classmethod
+    def _component(cls, model: mujoco.MjModel, part: mujoco.mjtState) -> slice:
+        """Where one component sits in a state vector: components are stored in the order of their bits."""
+        start = mujoco.mj_stateSize(model, cls.SPEC & (int(part) - 1))
+        return slice(start, start + mujoco.mj_stateSize(model, int(part)))
+
+    @property
+    def qpos(self) -> np.ndarray:
+        return self.state[:, self._qpos]
+
+    @property
+    def qvel(self) -> np.ndarray:
+        return self.state[:, self._qvel]
+
+    def load(self, i: int, data: mujoco.MjData) -> None:
+        """Take environment i's state from `data` (after a reset)."""
+        mujoco.mj_getState(self.models[i], data, self._rows[i], self.SPEC)
+        self.sensors[i] = data.sensordata
+        self.unstable[i] = False
+
     def step(self, ctrl: np.ndarray, object_wrench: np.ndarray, substeps: int) -> None:
-        def run(chunk):
+        self.state[:, self._ctrl] = ctrl
+        self.state[:, self._object_wrench] = object_wrench
+        unstable = np.zeros(len(self.models), bool)
+
+        def run(chunk, data):
+            sensors, bad = data.sensordata, data.warning.number[BAD_STATE_WARNINGS]
             for i in chunk:
-                views = self._views[i]
-                views.ctrl[:] = ctrl[i]
-                views.object_wrench[:] = object_wrench[i]
-                mujoco.mj_step(self.models[i], self.datas[i], nstep=substeps)
-                # MuJoCo resets a simulation whose state went bad and counts a warning; resets clear them.
-                bad = views.bad_state_counts
-                self.unstable[i] = bool(bad[0] or bad[1] or bad[2])
-                self.gather(i)
+                model, row = self.models[i], self._rows[i]
+                mujoco.mj_setState(model, data, row, self.SPEC)
+                mujoco.mj_step(model, data, nstep=substeps)
+                if bad[0] or bad[1] or bad[2]:  # MuJoCo has reset this simulation after a bad state
+                    unstable[i] = True
+                    bad[:] = 0
+                mujoco.mj_getState(model, data, row, self.SPEC)
+                self.sensors[i] = sensors
 
         if self._executor is None:
-            run(self._chunks[0])
+            run(self._chunks[0], self._datas[0])
         else:
-            list(self._executor.map(run, self._chunks))
+            list(self._executor.map(run, self._chunks, self._datas))
         speed = np.abs(self.qvel).max(axis=1)
-        self.unstable |= ~(np.isfinite(self.qpos).all(axis=1) & np.isfinite(speed) & np.isfinite(self.sensors).all(axis=1))
-        self.unstable |= speed > MAX_STABLE_SPEED
-
-    def gather(self, i: int) -> None:
-        views = self._views[i]
-        self.qpos[i] = views.qpos
-        self.qvel[i] = views.qvel
-        self.sensors[i] = views.sensors
+        unstable |= ~(np.isfinite(self.state).all(axis=1) & np.isfinite(speed) & np.isfinite(self.sensors).all(axis=1))
+        self.unstable = unstable | (speed > MAX_STABLE_SPEED)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -143,9 +168,8 @@ class DactylEnv:
         self.scene = build_scene(config.scene, physics_only=True)  # never rendered
         self.nominal_model = m = self.scene.model
         self.models = [copy.deepcopy(m) for _ in range(n)]
-        self.datas = [mujoco.MjData(model) for model in self.models]
         self.num_threads = max(1, min(num_threads or os.cpu_count() or 1, n))
-        self.physics = PhysicsPool(self.models, self.datas, self.scene.object_body, self.num_threads)
+        self.physics = PhysicsPool(self.models, self.scene.object_body, self.num_threads)
         self.rng = np.random.default_rng(seed)
         self.substeps = config.scene.physics.substeps
         self.policy_layout: ObservationLayout = POLICY_LAYOUT
@@ -218,7 +242,7 @@ class DactylEnv:
         self.action_perturbation.reset(mask, self.rng)
         orientations = task.sample_goals(self.rng, len(indices), self.config.task.goal_mode)
         for i, quat in zip(indices, orientations):
-            model, data = self.models[i], self.datas[i]
+            model, data = self.models[i], self.physics.scratch
             physics = self.model_randomizer.apply(model, self.rng)
             model.actuator_delay[:] = self.action_perturbation.delay_seconds(i, scene.control_period, model.opt.timestep)
             self.parameters[i] = [physics[name] for name in PARAMETER_NAMES]
@@ -228,8 +252,7 @@ class DactylEnv:
             data.qpos[scene.object_qpos] = np.concatenate([scene.initial_object_qpos[:3], quat])
             hold_controls(model, data, initial_ctrl)
             mujoco.mj_forward(model, data)
-            self.physics.gather(i)
-            self.physics.unstable[i] = False
+            self.physics.load(i, data)
         self.targets[mask] = initial_ctrl
         self.motor_targets[mask] = initial_ctrl
         self.previous_action[mask] = 0.0

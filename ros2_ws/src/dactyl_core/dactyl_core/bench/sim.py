@@ -18,7 +18,7 @@ import mujoco
 import numpy as np
 
 from .. import actions as act
-from ..env import DactylEnv, EnvConfig
+from ..env import DactylEnv, EnvConfig, PhysicsPool
 from ..scene import build_scene
 
 
@@ -29,23 +29,28 @@ class RawPhysics:
     from the initial pose, so the hand visits the same states as in our environment: a clenched hand has
     more contacts and steps slower, and random targets that never reset would drift to the joint limits.
 
-    With `simulations` > 1, that many (model copy, data) pairs step in turn, as a DactylEnv batch does on
-    one thread: the batch's memory footprint without any of our per-step work.
+    With `simulations` > 1, that many nominal model copies are stepped by DactylEnv's `PhysicsPool` on one
+    thread: the batch's physics (its memory footprint and the pool's state copies) without our task work.
     """
 
     def __init__(self, config: EnvConfig, simulations: int = 1, seed: int = 0):
         self.config = config
         self.scene = build_scene(config.scene, physics_only=True)  # the model DactylEnv steps
-        self.models = [copy.deepcopy(self.scene.model) for _ in range(simulations)]
-        self.datas = [self.scene.make_data() for _ in self.models]
+        self.data = self.scene.make_data()
+        self.pool = None
+        if simulations > 1:
+            self.pool = PhysicsPool([copy.deepcopy(self.scene.model) for _ in range(simulations)], self.scene.object_body, 1)
+            for i in range(simulations):
+                self.pool.load(i, self.data)
         self.rng = np.random.default_rng(seed)
-        self.targets = np.array([data.ctrl for data in self.datas])
+        self.targets = np.tile(self.data.ctrl, (simulations, 1))
         self.episode_steps = np.zeros(simulations, int)
-        self._deltas = np.zeros((0, simulations, self.targets.shape[1]))  # drawn ahead, see run()
+        self._deltas = np.zeros((0, *self.targets.shape))  # drawn ahead, see run()
+        self._no_wrench = np.zeros((simulations, 6))
 
     def run(self, seconds: float) -> float:
         """Control steps per second (mj_step rate / substeps) over about `seconds`."""
-        config, scene = self.config, self.scene
+        config, scene, data = self.config, self.scene, self.data
         substeps, timeout = config.scene.physics.substeps, config.task.goal_timeout_steps
         steps, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
@@ -54,18 +59,25 @@ class RawPhysics:
                 self._deltas = act.target_delta(act.normalized(bins, config.actions), config.actions)
             self.targets, self._deltas = act.apply_delta(self.targets, self._deltas[0]), self._deltas[1:]
             self.episode_steps += 1
-            for i, (model, data) in enumerate(zip(self.models, self.datas)):
-                data.ctrl[:] = self.targets[i]
-                mujoco.mj_step(model, data, nstep=substeps)  # MuJoCo's own loop: no per-step Python overhead
-                if data.qpos[scene.object_qpos][2] < config.task.drop_height or self.episode_steps[i] >= timeout:
-                    scene.reset(data)
-                    self.targets[i] = data.ctrl
-                    self.episode_steps[i] = 0
-            steps += len(self.datas)
+            if self.pool is None:
+                data.ctrl[:] = self.targets[0]
+                mujoco.mj_step(scene.model, data, nstep=substeps)  # MuJoCo's own loop: no per-step Python overhead
+                heights = data.qpos[scene.object_qpos][2:3]
+            else:
+                self.pool.step(self.targets, self._no_wrench, substeps)
+                heights = self.pool.qpos[:, scene.object_qpos][:, 2]
+            for i in np.flatnonzero((heights < config.task.drop_height) | (self.episode_steps >= timeout)):
+                scene.reset(data)
+                if self.pool is not None:
+                    self.pool.load(i, data)
+                self.targets[i] = data.ctrl
+                self.episode_steps[i] = 0
+            steps += len(self.targets)
         return steps / (time.perf_counter() - start)
 
     def close(self) -> None:
-        pass
+        if self.pool is not None:
+            self.pool.close()
 
 
 class EnvironmentLoop:

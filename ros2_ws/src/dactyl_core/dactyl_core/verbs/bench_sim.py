@@ -42,7 +42,7 @@ class BenchSimVerb(Verb):
                          progress=lambda line: print(line, file=sys.stderr))
         cores = result.cores
         rows = [("raw physics limit of our scene (mj_step rate / substeps)", "raw_limit_1core"),
-                (f"raw limit, {args.envs_per_core} simulations stepped in turn", "raw_limit_batch_1core"),
+                (f"raw limit, {args.envs_per_core} simulations in our PhysicsPool", "raw_limit_batch_1core"),
                 ("ours, 1 core", "ours_1core"), (f"ours, {cores} cores", f"ours_{cores}cores"),
                 ("gymnasium-robotics HandManipulateBlock-v1, 1 core", "gymnasium_1core"),
                 (f"gymnasium-robotics HandManipulateBlock-v1, {cores} cores", f"gymnasium_{cores}cores")]
@@ -58,7 +58,7 @@ class BenchSimVerb(Verb):
             print(f"wrote {args.json}")
         vs_batch = result.paired_ratio("ours_1core", "raw_limit_batch_1core")
         print(f"ours / raw limit of a {args.envs_per_core}-simulation batch: {vs_batch:.2f} (our per-step work and the "
-              f"randomized physics; the rest of vs_raw_limit is the batch's memory footprint)")
+              f"randomized physics; the rest of vs_raw_limit is the batch's footprint and state copies)")
         vs_gym = result.paired_ratio("ours_1core", "gymnasium_1core")
         vs_raw = result.paired_ratio("ours_1core", "raw_limit_1core")
         print(f"vs_gymnasium={'n/a' if vs_gym is None else f'{vs_gym:.2f}'} vs_raw_limit={vs_raw:.2f}")
