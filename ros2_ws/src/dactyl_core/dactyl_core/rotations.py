@@ -43,8 +43,8 @@ HAMILTON = _hamilton_table()
 def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product a * b (apply b first, then a).
 
-    As two einsums (a's left-multiplication matrix, then its product with b): a quarter of the time of
-    sixteen element-wise products on the small batches of the environment and the policy node.
+    As two einsums (a's left-multiplication matrix, then its product with b): on the small batches of
+    the environment and the policy node, two calls cost far less than sixteen element-wise products.
     """
     left = np.einsum("kji,...i->...kj", HAMILTON, np.asarray(a, dtype=np.float64))
     return np.einsum("...kj,...j->...k", left, np.asarray(b, dtype=np.float64))

@@ -51,8 +51,8 @@ class RawPhysics:
     def run(self, seconds: float) -> float:
         """Control steps per second of stepping time (the mj_step rate / substeps), over about `seconds`.
 
-        Only the stepping calls are timed, so the actions, the episode logic and the loop itself, which
-        cost a single simulation a few percent, do not lower the limit.
+        Only the stepping calls are timed, so the actions, the episode logic and the loop itself (a
+        noticeable share of a single simulation's step) do not lower the limit.
         """
         config, scene, data = self.config, self.scene, self.data
         substeps, timeout = config.scene.physics.substeps, config.task.goal_timeout_steps
