@@ -25,3 +25,14 @@ def test_baseline_measures_hand_manipulate_block_at_80ms():
 def test_missing_baseline_venv_is_a_clear_error(tmp_path):
     with pytest.raises(baseline.BaselineUnavailable, match="gymnasium-robotics baseline failed"):
         baseline.GymnasiumBaseline(1, tmp_path)
+
+
+def test_a_baseline_worker_that_dies_is_a_clear_error(tmp_path):
+    python = tmp_path / baseline.BASELINE_VENV / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\necho 'ImportError: no module named gymnasium_robotics' >&2\nexit 1\n")
+    python.chmod(0o755)
+    worker = baseline.GymnasiumBaseline(1, tmp_path)
+    with pytest.raises(baseline.BaselineUnavailable, match="baseline failed: ImportError: no module named gymnasium_robotics"):
+        worker.measure(0.1)
+    worker.close()
