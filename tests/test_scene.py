@@ -108,11 +108,12 @@ def test_assets_come_from_the_installed_package():
     assert assets.license_file.is_file()
 
 
-def test_physics_only_scene_drops_visual_meshes_and_keeps_the_dynamics(block_scene):
-    """DactylEnv's scene: no visual meshes, and bit-identical physics (masses, contacts, sensors)."""
+def test_physics_only_scene_drops_visuals_and_keeps_the_dynamics(block_scene):
+    """DactylEnv's scene: no visual meshes or textures, and bit-identical physics (masses, contacts, sensors)."""
     lean = scene_mod.build_scene(block_scene.config, physics_only=True)
     full, model = block_scene.model, lean.model
     assert model.nbvh < 0.05 * full.nbvh and model.ngeom < full.ngeom
+    assert full.ntex > 0 and model.ntex == 0 and model.nbuffer < 0.25 * full.nbuffer
     assert np.array_equal(model.body_mass, full.body_mass) and np.array_equal(model.body_inertia, full.body_inertia)
     rng = np.random.default_rng(0)
     data_full, data_lean = block_scene.make_data(), lean.make_data()

@@ -222,24 +222,29 @@ def hold_controls(model: mujoco.MjModel, data: mujoco.MjData, ctrl: np.ndarray) 
 def build_scene(config: SceneConfig | None = None, assets_root=None, physics_only: bool = False) -> Scene:
     """Compose and compile the scene for `config` (defaults: config/scene.yaml).
 
-    `physics_only` drops the hand's visual meshes (geoms that never collide and carry no mass), for
-    simulations that are never rendered: 23 fewer geoms to place at every step and 97% fewer BVH nodes
-    (1,835 of 68,416) in every model and data, which matters when many simulations step in turn. The
-    dynamics are bit-identical (tests/test_scene.py).
+    `physics_only` drops what only rendering uses, for simulations that are never rendered: the hand's
+    visual meshes (geoms that never collide and carry no mass: 23 fewer geoms to place at every step and
+    97% fewer BVH nodes, 1,835 of 68,416, in every model and data) and the textures (1.6 MB of the
+    model's 1.9 MB, copied with every environment's model). The dynamics are bit-identical
+    (tests/test_scene.py).
     """
     config = load_scene_config() if config is None else config
     spec, markers = build_spec(config, assets_root)
     if physics_only:
-        _drop_visual_meshes(spec)
+        _drop_visuals(spec)
     return Scene(config, spec.compile(), markers)
 
 
-def _drop_visual_meshes(spec: mujoco.MjSpec) -> None:
+def _drop_visuals(spec: mujoco.MjSpec) -> None:
     for geom in [g for g in spec.geoms if g.type == mujoco.mjtGeom.mjGEOM_MESH and g.contype == 0 and g.conaffinity == 0]:
         spec.delete(geom)
     used = {g.meshname for g in spec.geoms if g.type == mujoco.mjtGeom.mjGEOM_MESH}
     for mesh in [m for m in spec.meshes if m.name not in used]:
         spec.delete(mesh)
+    for material in spec.materials:
+        material.textures = [""] * len(material.textures)
+    for texture in list(spec.textures):
+        spec.delete(texture)
 
 
 def build_spec(config: SceneConfig, assets_root=None) -> tuple[mujoco.MjSpec, np.ndarray]:
