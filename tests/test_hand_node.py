@@ -1,5 +1,7 @@
 """The Shadow hand node as a real process over Fast DDS: lifecycle, both controller interfaces, bad input,
 watchdog and emergency stop. The test plays the policy (commands) and the hand (joint states, controllers)."""
+import time
+
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
@@ -162,11 +164,15 @@ def test_bad_commands_get_a_clear_error_and_never_reach_the_hand(ros_graph):
     assert np.isfinite(forwarded).all()
     assert_safe(forwarded)
 
-    def counts():
-        last = hand.diagnostics.last()
-        return {kv.key: kv.value for kv in last.status[0].values} if last else {}
+    counts = lambda: diagnostic_counts(hand)  # noqa: E731
     ros_graph.wait_until(lambda: int(counts().get("rejected", 0)) >= len(bad_inputs) and int(counts()["clamped"]) >= 1,
                          10, "the rejections and clamps counted on /diagnostics")
+
+
+def diagnostic_counts(hand) -> dict[str, str]:
+    """The hand node's counters from its newest /diagnostics status."""
+    last = hand.diagnostics.last()
+    return {kv.key: kv.value for kv in last.status[0].values} if last else {}
 
 
 def test_watchdog_holds_the_last_safe_pose_and_emergency_stop_blocks_commands(ros_graph):
@@ -174,12 +180,15 @@ def test_watchdog_holds_the_last_safe_pose_and_emergency_stop_blocks_commands(ro
                                                                   "diagnostics_period": 0.1})
     hand = FakeHand(ros_graph)
     target = np.clip(MID + 0.05, LOW, HIGH)
-    hand.send_until(lambda: len(hand.trajectories) >= 1, command(target), "a forwarded command")
+    # Commands sent while waiting may be forwarded more than once, so judge by the newest one.
+    hand.send_until(lambda: hand.trajectories and np.array_equal(hand.forwarded()[-1], target), command(target),
+                    "the target forwarded")
     hand.diagnostic("holding the last safe pose: no policy command")  # the watchdog fired ...
-    ros_graph.wait_until(lambda: len(hand.trajectories) >= 2, 10, "the hold command")
-    forwarded = hand.forwarded()
-    assert len(forwarded) == 2 and np.array_equal(forwarded[1], forwarded[0])  # ... and re-sent that pose once
-    assert "watchdog: no policy command" in node.output()
+    ros_graph.wait_until(lambda: diagnostic_counts(hand).get("watchdog_holds") == "1", 10, "one watchdog hold counted")
+    ros_graph.wait_until(lambda: "watchdog: no policy command" in node.output(), 10, "the watchdog's warning")
+    assert np.array_equal(hand.forwarded()[-1], target)  # ... and re-sent the last safe pose
+    time.sleep(0.5)  # more than command_timeout: a watchdog that kept firing would count again
+    assert diagnostic_counts(hand)["watchdog_holds"] == "1"
 
     hand.send(command(target))  # commands resume
     hand.diagnostic("forwarding")
