@@ -150,10 +150,22 @@ class NodeProcess:
             self.process.wait()
 
 
+_used_domains: set[int] = set()
+
+
+def fresh_domain_id() -> int:
+    """A ROS domain that no earlier graph of this test session used, so that a process an earlier test
+    left behind can never join a later test's graph. Tests use 1-100; the benchmarks' graphs use 101-200."""
+    free = [d for d in range(1, 101) if d not in _used_domains] or list(range(1, 101))
+    domain = random.choice(free)
+    _used_domains.add(domain)
+    return domain
+
+
 class RosGraph:
     def __init__(self, tmp_path: Path, domain_id: int | None = None):
         self.tmp_path = Path(tmp_path)
-        self.domain_id = domain_id if domain_id is not None else random.randint(1, 100)
+        self.domain_id = domain_id if domain_id is not None else fresh_domain_id()
         self.env = {**os.environ, "ROS_DOMAIN_ID": str(self.domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
                     "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0"}
         self.processes: list[NodeProcess] = []
