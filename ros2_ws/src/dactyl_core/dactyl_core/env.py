@@ -82,8 +82,8 @@ class PhysicsPool:
     Each thread owns one MjData: for every environment it loads the row, steps, and saves the row back,
     which reproduces the environment's own trajectory exactly (`tests/test_env.py`). One MjData per
     thread instead of one per environment shrinks the working set, and each environment costs a few
-    binding calls per step and no numpy calls: any call right after `mj_step` is slow (mj_step has just
-    evicted the interpreter's and numpy's code from the caches).
+    binding calls and one row copy per step, with no numpy reductions: any numpy call right after
+    `mj_step` is slow (mj_step has just evicted the interpreter's and numpy's code from the caches).
 
     After `step`, `qpos`, `qvel` (views of `state`) and `sensors` hold every environment's new state.
     A simulation that blew up (non-finite state, runaway velocity, or MuJoCo's own reset after a bad
