@@ -164,9 +164,10 @@ def test_bad_commands_get_a_clear_error_and_never_reach_the_hand(ros_graph):
     assert np.isfinite(forwarded).all()
     assert_safe(forwarded)
 
-    counts = lambda: diagnostic_counts(hand)  # noqa: E731
-    ros_graph.wait_until(lambda: int(counts().get("rejected", 0)) >= len(bad_inputs) and int(counts()["clamped"]) >= 1,
-                         10, "the rejections and clamps counted on /diagnostics")
+    def counted() -> bool:
+        counts = diagnostic_counts(hand)
+        return int(counts.get("rejected", 0)) >= len(bad_inputs) and int(counts.get("clamped", 0)) >= 1
+    ros_graph.wait_until(counted, 10, "the rejections and clamps counted on /diagnostics")
 
 
 def diagnostic_counts(hand) -> dict[str, str]:
