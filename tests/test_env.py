@@ -117,6 +117,25 @@ def test_a_blown_up_simulation_is_reset_not_propagated():
     assert np.isfinite(step.observations.policy).all()
 
 
+def test_a_mujoco_error_flags_only_that_simulation_and_keeps_its_state():
+    """MuJoCo raising inside one simulation (here: its arena overflows with contacts) must not stop the others."""
+    model = mujoco.MjModel.from_xml_string("""<mujoco><size memory="8K"/><worldbody><geom type="plane" size="1 1 .1"/>
+        <body pos="0 0 .05"><freejoint/><geom type="box" size=".05 .05 .05"/></body></worldbody></mujoco>""")
+    pool = PhysicsPool([model, model], object_body=1, num_threads=2)
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    pool.load(0, data)  # resting on the plane: its contacts overflow the arena
+    data.qpos[2] = 1.0
+    mujoco.mj_forward(model, data)
+    pool.load(1, data)  # in free fall: no contacts
+    before = pool.state.copy()
+    with pytest.warns(RuntimeWarning, match="MuJoCo error.*stack"):
+        pool.step(np.zeros((2, 0)), np.zeros((2, 6)), 5)
+    assert pool.unstable.tolist() == [True, False]
+    np.testing.assert_array_equal(pool.state[0], before[0])
+    assert pool.qpos[1, 2] < 1.0  # the other one fell
+
+
 @pytest.mark.parametrize("actions, message", [
     (np.full((3, 20), 5), r"shape \(4, 20\)"),
     (np.full((4, 20), 5.0), "integer bins"),
@@ -141,7 +160,7 @@ def test_continuous_actions_variant():
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_stepping_through_state_rows_reproduces_each_simulation_exactly(threads):
-    """The pool's shared MjData per thread gives bit for bit what one MjData per environment would."""
+    """The batch's MjData per thread gives bit for bit what one MjData per environment would."""
     env = DactylEnv(load_env_config(), num_envs=4, seed=0, num_threads=threads)
     env.reset()
     own = []

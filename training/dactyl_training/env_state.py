@@ -55,6 +55,7 @@ def restore_env(env: DactylEnv, snapshot: dict) -> None:
         model.opt.gravity[:] = saved["gravity"]
         model.opt.timestep = saved["timestep"]
     physics = env.physics
+    physics.models_edited()
     physics.state[...] = np.stack(snapshot["states"])  # the same state vector in snapshots before 2026-12-02
     physics.sensors[...] = snapshot["physics"]["sensors"]
     physics.unstable = snapshot["physics"]["unstable"].copy()

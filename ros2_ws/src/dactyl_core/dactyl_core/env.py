@@ -1,10 +1,10 @@
 """The batched Dactyl environment: N randomized simulations stepped together, arrays in, arrays out.
 
 Physics: every environment keeps its own MjModel copy (its randomized physics) and its integration
-state as a row of an array; a pool of threads, one MjData each, steps them (`PhysicsPool`), since
-`mj_step` releases the GIL, so all cores work, and each simulation keeps its solver warm start and
-actuator-delay history between control steps. Everything else is the array logic of `task`, `actions`,
-`observations` and `randomization`, so another physics backend (e.g. MJX) can reuse it.
+state as a row of an array; MuJoCo's batch thread pool steps them on all cores (`PhysicsPool`), and
+each simulation keeps its solver warm start and actuator-delay history between control steps.
+Everything else is the array logic of `task`, `actions`, `observations` and `randomization`, so another
+physics backend (e.g. MJX) can reuse it.
 Environments reset themselves when their trial ends; the step that ends a trial returns the first
 observation of the next one and reports how the finished trial ended.
 
@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import copy
 import os
-from concurrent.futures import ThreadPoolExecutor
+import warnings
 from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
+from mujoco import batch
 
 from . import actions as act
 from . import rotations, task
@@ -75,88 +76,64 @@ class StepResult:
 
 
 class PhysicsPool:
-    """Steps N (randomized) models by `substeps` physics steps each, split across threads.
+    """Steps N (randomized) models by `substeps` physics steps each, on MuJoCo's own batch thread pool.
 
-    Each environment's whole integration state (`mjSTATE_INTEGRATION`: time, qpos, qvel, actuator
-    activations and delay history, solver warm start, controls, applied forces) is a row of `state`.
-    Each thread owns one MjData: for every environment it loads the row, steps, and saves the row back,
-    which reproduces the environment's own trajectory exactly (`tests/test_env.py`). One MjData per
-    thread instead of one per environment shrinks the working set, and each environment costs a few
-    binding calls and one row copy per step, with no numpy reductions: any numpy call right after
-    `mj_step` is slow (mj_step has just evicted the interpreter's and numpy's code from the caches).
+    A thin adapter over `mujoco.batch.Batch` (MuJoCo 4): each environment's whole integration state
+    (`mjSTATE_INTEGRATION`: time, qpos, qvel, actuator activations and delay history, solver warm start,
+    controls, applied forces) is a row of `state`, and the batch's threads, the caller's among them, load a
+    row into their MjData, step it on that environment's own model and save it back, in C++ and without
+    the GIL. That is bit-identical to one MjData per environment (`tests/test_env.py`), with one MjData's
+    working set per thread and no Python work per environment.
 
     After `step`, `qpos`, `qvel` (views of `state`) and `sensors` hold every environment's new state.
-    A simulation that blew up (non-finite state, runaway velocity, or MuJoCo's own reset after a bad
-    position, velocity or acceleration) is flagged in `unstable`.
+    A simulation that blew up (non-finite state, runaway velocity, MuJoCo's own reset after a bad
+    position, velocity or acceleration, or a MuJoCo error, which leaves its state as it was) is flagged in
+    `unstable`.
     """
 
     SPEC = int(mujoco.mjtState.mjSTATE_INTEGRATION)
 
     def __init__(self, models: list[mujoco.MjModel], object_body: int, num_threads: int):
         self.models = models
-        n, m = len(models), models[0]
-        self.state = np.zeros((n, mujoco.mj_stateSize(m, self.SPEC)))
-        self.sensors = np.zeros((n, m.nsensordata))
-        self.unstable = np.zeros(n, bool)
-        self._qpos = self._component(m, mujoco.mjtState.mjSTATE_QPOS)
-        self._qvel = self._component(m, mujoco.mjtState.mjSTATE_QVEL)
-        self._ctrl = self._component(m, mujoco.mjtState.mjSTATE_CTRL)
-        xfrc = self._component(m, mujoco.mjtState.mjSTATE_XFRC_APPLIED)
-        self._object_wrench = slice(xfrc.start + 6 * object_body, xfrc.start + 6 * object_body + 6)
-        self._rows = list(self.state)  # row views, made once
-        self._chunks = [c for c in np.array_split(np.arange(n), num_threads) if len(c)]
-        self._datas = [mujoco.MjData(m) for _ in self._chunks]
-        self.scratch = self._datas[0]  # for setting up an environment between steps; see `load`
-        self._executor = ThreadPoolExecutor(len(self._chunks)) if len(self._chunks) > 1 else None
-
-    @classmethod
-    def _component(cls, model: mujoco.MjModel, part: mujoco.mjtState) -> slice:
-        """Where one component sits in a state vector: components are stored in the order of their bits."""
-        start = mujoco.mj_stateSize(model, cls.SPEC & (int(part) - 1))
-        return slice(start, start + mujoco.mj_stateSize(model, int(part)))
-
-    @property
-    def qpos(self) -> np.ndarray:
-        return self.state[:, self._qpos]
-
-    @property
-    def qvel(self) -> np.ndarray:
-        return self.state[:, self._qvel]
+        self._batch = batch.Batch(models[0], len(models), nthread=num_threads)
+        self._batch.set_models(models)
+        self.state = self._batch.state  # (N, mj_stateSize(SPEC)), the rows the batch steps
+        self.qpos, self.qvel = self._batch.bind("qpos"), self._batch.bind("qvel")
+        self._ctrl = self._batch.bind("ctrl")
+        self._object_wrench = self._batch.bind("xfrc_applied")[:, object_body]
+        self._stepped_sensors = self._batch.bind("sensordata")  # read-only, refreshed by every call
+        self.sensors = np.zeros_like(self._stepped_sensors)  # also written by `load` and snapshot restores
+        self._bad_state_counts = self._batch.warning[:, BAD_STATE_WARNINGS, 1]  # a view: (N, 3) warning counters
+        self.unstable = np.zeros(len(models), bool)
+        self.scratch = mujoco.MjData(models[0])  # for setting up an environment between steps; see `load`
 
     def load(self, i: int, data: mujoco.MjData) -> None:
-        """Take environment i's state from `data` (after a reset)."""
-        mujoco.mj_getState(self.models[i], data, self._rows[i], self.SPEC)
+        """Take environment i's state from `data` (after a reset; its model may have been re-randomized)."""
+        mujoco.mj_getState(self.models[i], data, self.state[i], self.SPEC)
         self.sensors[i] = data.sensordata
+        self._bad_state_counts[i] = 0
         self.unstable[i] = False
+        self.models_edited()
+
+    def models_edited(self) -> None:
+        """Tell the batch that models were changed in place (re-randomized), as its contract asks."""
+        self._batch.set_models(self.models)
 
     def step(self, ctrl: np.ndarray, object_wrench: np.ndarray, substeps: int) -> None:
-        self.state[:, self._ctrl] = ctrl
-        self.state[:, self._object_wrench] = object_wrench
-        unstable = np.zeros(len(self.models), bool)
-
-        def run(chunk, data):
-            sensors, bad = data.sensordata, data.warning.number[BAD_STATE_WARNINGS]
-            for i in chunk:
-                model, row = self.models[i], self._rows[i]
-                mujoco.mj_setState(model, data, row, self.SPEC)
-                mujoco.mj_step(model, data, nstep=substeps)
-                if bad[0] or bad[1] or bad[2]:  # MuJoCo has reset this simulation after a bad state
-                    unstable[i] = True
-                    bad[:] = 0
-                mujoco.mj_getState(model, data, row, self.SPEC)
-                self.sensors[i] = sensors
-
-        if self._executor is None:
-            run(self._chunks[0], self._datas[0])
-        else:
-            list(self._executor.map(run, self._chunks, self._datas))
+        self._ctrl[:] = ctrl
+        self._object_wrench[:] = object_wrench
+        failed = np.zeros(len(self.models), bool)
+        try:
+            self._batch.step(nstep=substeps)
+        except batch.SimulationError as error:  # those simulations kept their state; the others ran
+            failed[error.ids] = True
+            warnings.warn(f"MuJoCo error, flagged unstable: {error}", RuntimeWarning, stacklevel=2)
+        self.sensors[:] = self._stepped_sensors
+        reset_by_mujoco = self._bad_state_counts.any(axis=1)  # MuJoCo reset these after a bad state
+        self._bad_state_counts[:] = 0
         speed = np.abs(self.qvel).max(axis=1)
-        unstable |= ~(np.isfinite(self.state).all(axis=1) & np.isfinite(speed) & np.isfinite(self.sensors).all(axis=1))
-        self.unstable = unstable | (speed > MAX_STABLE_SPEED)
-
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown()
+        finite = np.isfinite(self.state).all(axis=1) & np.isfinite(speed) & np.isfinite(self.sensors).all(axis=1)
+        self.unstable = failed | reset_by_mujoco | ~finite | (speed > MAX_STABLE_SPEED)
 
 
 class DactylEnv:
@@ -230,7 +207,8 @@ class DactylEnv:
         return StepResult(self._observe(), reward, done, reason, successes, goal_reached)
 
     def close(self) -> None:
-        self.physics.close()
+        """Stop the physics threads now rather than at garbage collection; the environment is unusable after."""
+        self.physics = None
 
     # -------------------------------------------------------------------------------------- helpers
 
