@@ -81,9 +81,15 @@ class PhysicsPool:
     A thin adapter over `mujoco.batch.Batch` (MuJoCo 4): each environment's whole integration state
     (`mjSTATE_INTEGRATION`: time, qpos, qvel, actuator activations and delay history, solver warm start,
     controls, applied forces) is a row of `state`, and the batch's threads, the caller's among them, load a
-    row into their MjData, step it on that environment's own model and save it back, in C++ and without
-    the GIL. That is bit-identical to one MjData per environment (`tests/test_env.py`), with one MjData's
-    working set per thread and no Python work per environment.
+    row into their MjData, step it and save it back, in C++ and without the GIL: one MjData's working set
+    per thread and no Python work per environment.
+
+    The environments' models stay the source of truth (randomization edits them, rendering reads them).
+    The batch steps one shared copy of the first model with per-simulation values of just the
+    `varying_fields` (MjModel names, 'opt.<name>' for MjOption's), copied from the models by `load` and
+    `models_edited`: 32 whole models would not fit the caches that one does. Asset data (a rescaled mesh)
+    cannot vary within one model, so with such a field each simulation steps its own model instead.
+    Either way it is bit-identical to one MjData per environment model (`tests/test_env.py`).
 
     After `step`, `qpos`, `qvel` (views of `state`) and `sensors` hold every environment's new state.
     A simulation that blew up (non-finite state, runaway velocity, MuJoCo's own reset after a bad
@@ -93,10 +99,16 @@ class PhysicsPool:
 
     SPEC = int(mujoco.mjtState.mjSTATE_INTEGRATION)
 
-    def __init__(self, models: list[mujoco.MjModel], object_body: int, num_threads: int):
+    def __init__(self, models: list[mujoco.MjModel], object_body: int, num_threads: int,
+                 varying_fields: tuple[str, ...] = ()):
         self.models = models
         self._batch = batch.Batch(models[0], len(models), nthread=num_threads)
-        self._batch.set_models(models)
+        try:
+            self._per_simulation = {name: self._batch.expand(name) for name in varying_fields}
+        except ValueError:  # asset data cannot vary within one model: step the models themselves
+            self._batch = batch.Batch(models[0], len(models), nthread=num_threads)
+            self._per_simulation = None
+        self.models_edited()
         self.state = self._batch.state  # (N, mj_stateSize(SPEC)), the rows the batch steps
         self.qpos, self.qvel = self._batch.bind("qpos"), self._batch.bind("qvel")
         self._ctrl = self._batch.bind("ctrl")
@@ -113,11 +125,17 @@ class PhysicsPool:
         self.sensors[i] = data.sensordata
         self._bad_state_counts[i] = 0
         self.unstable[i] = False
-        self.models_edited()
+        self.models_edited([i])
 
-    def models_edited(self) -> None:
-        """Tell the batch that models were changed in place (re-randomized), as its contract asks."""
-        self._batch.set_models(self.models)
+    def models_edited(self, ids: range | list[int] | None = None) -> None:
+        """Take the (re-randomized) models of environments `ids` (default: all) into the batch."""
+        if self._per_simulation is None:
+            self._batch.set_models(self.models)  # the batch's contract after a model was edited
+            return
+        for i in range(len(self.models)) if ids is None else ids:
+            model = self.models[i]
+            for name, values in self._per_simulation.items():
+                values[i] = getattr(model.opt, name[4:]) if name.startswith("opt.") else getattr(model, name)
 
     def step(self, ctrl: np.ndarray, object_wrench: np.ndarray, substeps: int) -> None:
         self._ctrl[:] = ctrl
@@ -146,7 +164,9 @@ class DactylEnv:
         self.nominal_model = m = self.scene.model
         self.models = [copy.deepcopy(m) for _ in range(n)]
         self.num_threads = max(1, min(num_threads or os.cpu_count() or 1, n))
-        self.physics = PhysicsPool(self.models, self.scene.object_body, self.num_threads)
+        self.model_randomizer = ModelRandomizer(m, self.scene, config.randomization.physics)
+        self.physics = PhysicsPool(self.models, self.scene.object_body, self.num_threads,
+                                   varying_fields=(*self.model_randomizer.varying_fields, "actuator_delay"))
         self.rng = np.random.default_rng(seed)
         self.substeps = config.scene.physics.substeps
         self.policy_layout: ObservationLayout = POLICY_LAYOUT
@@ -155,7 +175,6 @@ class DactylEnv:
         self._tip_vel = np.concatenate([np.arange(m.nsensordata)[self.scene.sensors[f"fingertip_vel:{f}"]] for f in FINGERS])
 
         rz = config.randomization
-        self.model_randomizer = ModelRandomizer(m, self.scene, rz.physics)
         self.observation_noise = ObservationNoise(rz.observation_noise, n, self.scene.control_period)
         self.action_perturbation = ActionPerturbation(rz.unmodeled, n)
         self.object_forces = ObjectForces(rz.unmodeled, n, self.substeps)

@@ -181,6 +181,12 @@ class ModelRandomizer:
         self.hand_dofs = scene.hand_qvel
         self.hand_joints = np.array([m.jnt_dofadr.tolist().index(d) for d in scene.hand_qvel])
 
+    @property
+    def varying_fields(self) -> tuple[str, ...]:
+        """The fields `apply` can change in this scene ('opt.<name>' for MjOption fields)."""
+        fields = [name for name in self.FIELDS if name != "mesh_vert" or len(self.object_mesh_verts)]
+        return (*fields, "opt.gravity", "opt.timestep")
+
     def restore(self, model: mujoco.MjModel) -> None:
         for name, value in self.nominal.items():
             getattr(model, name)[:] = value
