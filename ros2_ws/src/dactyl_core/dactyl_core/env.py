@@ -150,7 +150,7 @@ class PhysicsPool:
         reset_by_mujoco = self._bad_state_counts.any(axis=1)  # MuJoCo reset these after a bad state
         self._bad_state_counts[:] = 0
         speed = np.abs(self.qvel).max(axis=1)
-        finite = np.isfinite(self.state).all(axis=1) & np.isfinite(speed) & np.isfinite(self.sensors).all(axis=1)
+        finite = np.isfinite(self.qpos).all(axis=1) & np.isfinite(speed) & np.isfinite(self.sensors).all(axis=1)
         self.unstable = failed | reset_by_mujoco | ~finite | (speed > MAX_STABLE_SPEED)
 
 
@@ -207,7 +207,8 @@ class DactylEnv:
         unstable = self.physics.unstable.copy()
         object_qpos = self.physics.qpos[:, self.scene.object_qpos]
         object_pos, object_quat = object_qpos[:, :3], object_qpos[:, 3:]
-        distance = np.where(unstable, self.distance, task.goal_distance(np.nan_to_num(object_quat), self.goal))
+        finite_quat = np.where(unstable[:, None], rotations.IDENTITY, object_quat)  # a blown-up one may be NaN
+        distance = np.where(unstable, self.distance, task.goal_distance(finite_quat, self.goal))
         goal_reached = task.is_success(distance, self.config.task) & ~unstable
         dropped = task.is_dropped(object_pos, self.config.task) & ~unstable
         reward = task.reward(self.distance, distance, goal_reached, dropped, self.config.task)

@@ -268,6 +268,7 @@ class ObservationNoise:
         self.held_fingertips = np.zeros((n, 5, 3))
         self.held_object_pos = np.zeros((n, 3))
         self.held_object_quat = np.tile(rotations.IDENTITY, (n, 1))
+        self.freeze_rates = np.array([config.fingertip_freeze_rate] * 5 + [config.object_freeze_rate])  # per s
 
     def reset(self, mask: np.ndarray, rng: np.random.Generator) -> None:
         k = int(mask.sum())
@@ -290,8 +291,7 @@ class ObservationNoise:
         quat = rotations.multiply(small_rotation(rng, c.object_rot.uncorrelated, n),
                                   rotations.multiply(self.rotation_offset, object_quat))
         # Freezing: a frozen key repeats what it showed when it froze.
-        rates = np.array([c.fingertip_freeze_rate] * 5 + [c.object_freeze_rate])
-        starting = (self.frozen_steps == 0) & (rng.random((n, 6)) < rates * self.dt)
+        starting = (self.frozen_steps == 0) & (rng.random((n, 6)) < self.freeze_rates * self.dt)
         durations = np.maximum(1, np.round(rng.uniform(*c.freeze_duration, (n, 6)) / self.dt)).astype(np.int64)
         frozen = self.frozen_steps > 0
         fingertips = np.where(frozen[:, :5, None], self.held_fingertips, fingertips)
@@ -363,6 +363,7 @@ class ObjectForces:
         self.config = config
         self.substeps = substeps  # the wrench decays per physics step and is held within a control step
         self.wrench = np.zeros((num_envs, 6))
+        self.sigmas = np.array([config.object_force_sigma] * 3 + [config.object_torque_sigma] * 3)  # per kg
 
     def reset(self, mask: np.ndarray) -> None:
         self.wrench[mask] = 0.0
@@ -375,7 +376,6 @@ class ObjectForces:
         n = len(self.wrench)
         self.wrench *= c.object_force_decay ** self.substeps
         push = rng.random(n) < c.object_force_probability
-        scale = np.concatenate([np.full(3, c.object_force_sigma), np.full(3, c.object_torque_sigma)])
-        new = rng.standard_normal((n, 6)) * scale * object_mass[:, None]
+        new = rng.standard_normal((n, 6)) * self.sigmas * object_mass[:, None]
         self.wrench[push] += new[push]
         return self.wrench
