@@ -30,7 +30,7 @@ class RawPhysics:
     more contacts and steps slower, and random targets that never reset would drift to the joint limits.
 
     With `simulations` > 1, that many nominal model copies are stepped by DactylEnv's `PhysicsPool` on one
-    thread: the batch's physics (its memory footprint and state copies) without our task work.
+    thread: the batch's physics (its state copies) without our task work.
     """
 
     def __init__(self, config: EnvConfig, simulations: int = 1, seed: int = 0):

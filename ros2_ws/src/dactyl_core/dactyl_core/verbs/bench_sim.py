@@ -58,7 +58,7 @@ class BenchSimVerb(Verb):
             print(f"wrote {args.json}")
         vs_batch = result.paired_ratio("ours_1core", "raw_limit_batch_1core")
         print(f"ours / raw limit of a {args.envs_per_core}-simulation batch: {vs_batch:.2f} (our per-step work and the "
-              f"randomized physics; the rest of vs_raw_limit is the batch's footprint and state copies)")
+              f"randomized physics; the rest of vs_raw_limit is the batch's own cost)")
         vs_gym = result.paired_ratio("ours_1core", "gymnasium_1core")
         vs_raw = result.paired_ratio("ours_1core", "raw_limit_1core")
         print(f"vs_gymnasium={'n/a' if vs_gym is None else f'{vs_gym:.2f}'} vs_raw_limit={vs_raw:.2f}")
