@@ -8,7 +8,6 @@ second or two, so slices of a fraction of a second keep both sides of a pair on 
 """
 from __future__ import annotations
 
-import copy
 import os
 import statistics
 import time
@@ -29,8 +28,8 @@ class RawPhysics:
     from the initial pose, so the hand visits the same states as in our environment: a clenched hand has
     more contacts and steps slower, and random targets that never reset would drift to the joint limits.
 
-    With `simulations` > 1, that many nominal model copies are stepped by DactylEnv's `PhysicsPool` on one
-    thread: the batch's physics (its state copies) without our task work.
+    With `simulations` > 1, that many simulations of the nominal model are stepped by DactylEnv's
+    `PhysicsPool` on one thread: the batch's physics (its state copies) without our task work.
     """
 
     def __init__(self, config: EnvConfig, simulations: int = 1, seed: int = 0):
@@ -39,7 +38,7 @@ class RawPhysics:
         self.data = self.scene.make_data()
         self.pool = None
         if simulations > 1:
-            self.pool = PhysicsPool([copy.deepcopy(self.scene.model) for _ in range(simulations)], self.scene.object_body, 1)
+            self.pool = PhysicsPool([self.scene.model] * simulations, self.scene.object_body, 1)
             for i in range(simulations):
                 self.pool.load(i, self.data)
         self.rng = np.random.default_rng(seed)
