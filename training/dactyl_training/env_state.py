@@ -15,7 +15,7 @@ from dactyl_core.env import DactylEnv, PhysicsPool
 from dactyl_core.randomization import ModelRandomizer
 
 MODEL_FIELDS = (*ModelRandomizer.FIELDS, "actuator_delay")
-HEAVY_ATTRIBUTES = {"scene", "nominal_model", "models", "physics", "model_randomizer"}
+HEAVY_ATTRIBUTES = {"scene", "nominal_model", "models", "physics", "model_randomizer", "_reset_data"}
 
 
 def snapshot_env(env: DactylEnv) -> dict:

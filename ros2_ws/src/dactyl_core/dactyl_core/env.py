@@ -117,7 +117,6 @@ class PhysicsPool:
         self.sensors = np.zeros_like(self._stepped_sensors)  # also written by `load` and snapshot restores
         self._bad_state_counts = self._batch.warning[:, BAD_STATE_WARNINGS, 1]  # a view: (N, 3) warning counters
         self.unstable = np.zeros(len(models), bool)
-        self.scratch = mujoco.MjData(models[0])  # for setting up an environment between steps; see `load`
 
     def load(self, i: int, data: mujoco.MjData) -> None:
         """Take environment i's state from `data` (after a reset; its model may have been re-randomized)."""
@@ -167,6 +166,7 @@ class DactylEnv:
         self.model_randomizer = ModelRandomizer(m, self.scene, config.randomization.physics)
         self.physics = PhysicsPool(self.models, self.scene.object_body, self.num_threads,
                                    varying_fields=(*self.model_randomizer.varying_fields, "actuator_delay"))
+        self._reset_data = mujoco.MjData(m)  # where a reset environment is set up, then loaded into the pool
         self.rng = np.random.default_rng(seed)
         self.substeps = config.scene.physics.substeps
         self.policy_layout: ObservationLayout = POLICY_LAYOUT
@@ -240,7 +240,7 @@ class DactylEnv:
         self.action_perturbation.reset(mask, self.rng)
         orientations = task.sample_goals(self.rng, len(indices), self.config.task.goal_mode)
         for i, quat in zip(indices, orientations):
-            model, data = self.models[i], self.physics.scratch
+            model, data = self.models[i], self._reset_data
             physics = self.model_randomizer.apply(model, self.rng)
             model.actuator_delay[:] = self.action_perturbation.delay_seconds(i, scene.control_period, model.opt.timestep)
             self.parameters[i] = [physics[name] for name in PARAMETER_NAMES]
