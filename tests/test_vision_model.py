@@ -10,7 +10,7 @@ from dactyl_core.vision.pose_model import FrameSetError, OnnxPoseEstimator, Pose
 from dactyl_core.vision.render_set import RenderJob, render_dataset
 from dactyl_training.vision.data import pool_images
 from dactyl_training.vision.pose_net import PoseNet, PoseNetConfig, angular_error
-from dactyl_training.vision.train import VisionTrainConfig, load_checkpoint, train
+from dactyl_training.vision.train import VisionTrainConfig, load_checkpoint, native_bfloat16, train
 
 TINY = PoseNetConfig(channels=(8, 8, 16, 16), hidden=32)
 
@@ -51,6 +51,8 @@ def test_a_tiny_training_run_lowers_the_loss_and_resumes(render_set, tmp_path):
     assert longer["steps"] == 70 and len(longer["history"]) == 70 and longer["history"][:60] == summary["history"]
     model, state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert state["step"] == 70 and model.config == TINY
+    # bfloat16 left unset follows the CPU (emulated bfloat16 on AVX2-only CPUs is ~30x slower)
+    assert state["train_config"]["bfloat16"] is native_bfloat16()
 
 
 def test_onnx_export_matches_torch_and_describes_itself(small_pose_model, render_set):

@@ -14,6 +14,9 @@ class TrainVisionVerb(Verb):
         parser.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
         parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--bfloat16", choices=("auto", "on", "off"), default="auto",
+                            help="bfloat16 autocast of the conv tower (auto: on only where the CPU has native "
+                                 "bfloat16; emulated, it is ~30x slower)")
         parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --run-dir")
         parser.add_argument("--skip-bad-shards", action="store_true",
                             help="leave out missing or corrupt shards (named in the log) instead of refusing the data")
@@ -24,6 +27,7 @@ class TrainVisionVerb(Verb):
         config = VisionTrainConfig(data=args.data, run_dir=args.run_dir, steps=args.steps, batch_size=args.batch_size,
                                    learning_rate=args.lr, validation_data=args.validation_data,
                                    max_minutes=args.max_minutes, threads=args.threads, seed=args.seed,
+                                   bfloat16={"auto": None, "on": True, "off": False}[args.bfloat16],
                                    on_bad_shard="skip" if args.skip_bad_shards else "error")
         summary = train(config, resume=not args.fresh)
         last = summary["history"][-1] if summary["history"] else {}

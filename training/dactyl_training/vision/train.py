@@ -41,10 +41,16 @@ class VisionTrainConfig:
     max_minutes: float | None = None  # stop (with a checkpoint) after this long, to be resumed later
     seed: int = 0
     threads: int | None = None
-    bfloat16: bool = True  # autocast the network to bfloat16 on CPU: ~2-3x faster where the CPU has AVX512-BF16/AMX
+    bfloat16: bool | None = None  # autocast the conv tower to bfloat16; None: only where the CPU has it natively
     on_bad_shard: str = "error"
     network: PoseNetConfig = field(default_factory=PoseNetConfig)
     loss: LossWeights = field(default_factory=LossWeights)
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX). Autocast is 2-3x faster there and
+    about 30x slower where bfloat16 is emulated (AVX2-only CPUs), so `bfloat16=None` follows this."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def learning_rate(config: VisionTrainConfig, step: int, time_fraction: float = 0.0) -> float:
@@ -75,6 +81,8 @@ def train(config: VisionTrainConfig, resume: bool = True, show_progress: bool = 
 
     if config.threads:
         torch.set_num_threads(config.threads)
+    if config.bfloat16 is None:
+        config = dataclasses.replace(config, bfloat16=native_bfloat16())
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
