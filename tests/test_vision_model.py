@@ -51,7 +51,7 @@ def test_a_tiny_training_run_lowers_the_loss_and_resumes(render_set, tmp_path):
     assert longer["steps"] == 70 and len(longer["history"]) == 70 and longer["history"][:60] == summary["history"]
     model, state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert state["step"] == 70 and model.config == TINY
-    # bfloat16 left unset follows the CPU (emulated bfloat16 on AVX2-only CPUs is ~30x slower)
+    # bfloat16 left unset follows the CPU (emulated bfloat16 on AVX2-only CPUs is ~15x slower)
     assert state["train_config"]["bfloat16"] is native_bfloat16()
 
 

@@ -16,7 +16,7 @@ class TrainVisionVerb(Verb):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--bfloat16", choices=("auto", "on", "off"), default="auto",
                             help="bfloat16 autocast of the conv tower (auto: on only where the CPU has native "
-                                 "bfloat16; emulated, it is ~30x slower)")
+                                 "bfloat16; emulated, it is ~15x slower)")
         parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --run-dir")
         parser.add_argument("--skip-bad-shards", action="store_true",
                             help="leave out missing or corrupt shards (named in the log) instead of refusing the data")

@@ -49,7 +49,7 @@ class VisionTrainConfig:
 
 def native_bfloat16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX). Autocast is 2-3x faster there and
-    about 30x slower where bfloat16 is emulated (AVX2-only CPUs), so `bfloat16=None` follows this."""
+    about 15x slower where bfloat16 is emulated (AVX2-only CPUs), so `bfloat16=None` follows this."""
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
