@@ -101,6 +101,17 @@ def test_reaching_the_goal_counts_and_draws_a_new_goal():
     assert rotations.distance(observed_goal, env.goal[0]) < 1e-6
 
 
+def test_nearby_goals_start_and_follow_the_configured_turn_from_the_object():
+    env = make_env("none", goal_mode="nearby", nearby_goal_angle=0.7)
+    env.reset()
+    np.testing.assert_allclose(env.distance, 0.7, atol=1e-6)
+    env.goal[0] = env.physics.qpos[0, env.scene.object_qpos][3:]  # reached on the next step
+    step = env.step(np.full((4, 20), 5))
+    assert step.goal_reached[0]
+    quat = env.physics.qpos[0, env.scene.object_qpos][3:]
+    assert rotations.distance(quat, env.goal[0]) == pytest.approx(0.7, abs=1e-6)
+
+
 def test_goal_timeout_ends_the_trial():
     env = make_env("none", goal_timeout_steps=5)
     env.reset()

@@ -8,7 +8,7 @@ CONFIG = task.TaskConfig()
 
 
 def test_face_aligned_goals_have_a_face_up():
-    goals = task.sample_goals(np.random.default_rng(0), 500, "face_aligned")
+    goals = task.sample_orientations(np.random.default_rng(0), 500, "face_aligned")
     up = rotations.rotate(rotations.conjugate(goals), np.array([0.0, 0.0, 1.0]))  # world up in the object frame
     assert np.allclose(np.abs(up).max(axis=1), 1.0, atol=1e-9)  # world up is one of the object's axes
     yaw_spread = np.unique(np.round(rotations.to_axis_angle(goals)[1], 3)).size
@@ -16,10 +16,31 @@ def test_face_aligned_goals_have_a_face_up():
 
 
 def test_full_goals_cover_rotations_and_unknown_mode_is_refused():
-    goals = task.sample_goals(np.random.default_rng(0), 2000, "full")
+    goals = task.sample_orientations(np.random.default_rng(0), 2000, "full")
     assert rotations.distance(goals, rotations.IDENTITY).mean() == pytest.approx(np.pi / 2 + 2 / np.pi, abs=0.05)
     with pytest.raises(ValueError, match="face_aligned"):
-        task.sample_goals(np.random.default_rng(0), 1, "random")
+        task.sample_orientations(np.random.default_rng(0), 1, "random")
+
+
+def test_nearby_goals_are_the_configured_turn_from_the_object_in_random_directions():
+    config = task.TaskConfig(goal_mode="nearby", nearby_goal_angle=0.8)
+    current = task.initial_orientations(np.random.default_rng(1), 1000, config)
+    goals = task.sample_goals(np.random.default_rng(2), current, config)
+    np.testing.assert_allclose(rotations.distance(current, goals), 0.8, atol=1e-9)
+    axes, _ = rotations.to_axis_angle(rotations.relative(current, goals))
+    assert np.abs(axes.mean(axis=0)).max() < 0.1  # no preferred direction
+    # The paper's goal modes do not depend on where the object is.
+    face = task.TaskConfig()
+    a = task.sample_goals(np.random.default_rng(3), current[:5], face)
+    b = task.sample_goals(np.random.default_rng(3), np.tile(rotations.IDENTITY, (5, 1)), face)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_trials_refuse_the_nearby_curriculum():
+    from dactyl_core.trials import TrialTracker
+
+    with pytest.raises(ValueError, match="curriculum"):
+        TrialTracker(task.TaskConfig(goal_mode="nearby"), 0.08, np.random.default_rng(0))
 
 
 def test_success_drop_and_reward():

@@ -218,7 +218,7 @@ class DactylEnv:
 
         # A reached goal is replaced at once; the reward counted progress towards the old one.
         if goal_reached.any():
-            self.goal[goal_reached] = task.sample_goals(self.rng, int(goal_reached.sum()), self.config.task.goal_mode)
+            self.goal[goal_reached] = task.sample_goals(self.rng, object_quat[goal_reached], self.config.task)
             distance[goal_reached] = task.goal_distance(object_quat[goal_reached], self.goal[goal_reached])
         self.distance = distance
         done = reason != task.RUNNING
@@ -238,7 +238,7 @@ class DactylEnv:
         scene = self.scene
         initial_ctrl = scene.actuator_targets_for(scene.initial_hand_qpos)
         self.action_perturbation.reset(mask, self.rng)
-        orientations = task.sample_goals(self.rng, len(indices), self.config.task.goal_mode)
+        orientations = task.initial_orientations(self.rng, len(indices), self.config.task)
         for i, quat in zip(indices, orientations):
             model, data = self.models[i], self._reset_data
             physics = self.model_randomizer.apply(model, self.rng)
@@ -254,7 +254,7 @@ class DactylEnv:
         self.targets[mask] = initial_ctrl
         self.motor_targets[mask] = initial_ctrl
         self.previous_action[mask] = 0.0
-        self.goal[mask] = task.sample_goals(self.rng, len(indices), self.config.task.goal_mode)
+        self.goal[mask] = task.sample_goals(self.rng, orientations, self.config.task)
         self.distance[mask] = task.goal_distance(orientations, self.goal[mask])
         self.counters.reset(mask)
         self.observation_noise.reset(mask, self.rng)

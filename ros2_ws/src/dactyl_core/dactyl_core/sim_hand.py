@@ -106,7 +106,7 @@ class SimulatedHand:
         self.parameters = self.randomizer.apply(model, self.rng)
         self.action_perturbation.reset(mask, self.rng)
         model.actuator_delay[:] = self.action_perturbation.delay_seconds(0, scene.control_period, model.opt.timestep)
-        orientation = task.sample_goals(self.rng, 1, self.config.task.goal_mode)[0]
+        orientation = task.initial_orientations(self.rng, 1, self.config.task)[0]
         mujoco.mj_resetData(model, data)
         data.qpos[scene.hand_qpos] = scene.initial_hand_qpos
         data.qpos[scene.object_qpos] = np.concatenate([scene.initial_object_qpos[:3], orientation])

@@ -19,7 +19,8 @@ RUNNING, DROPPED, TIMED_OUT, MAX_SUCCESSES, UNSTABLE = range(5)
 
 @dataclass(frozen=True)
 class TaskConfig:
-    goal_mode: Literal["face_aligned", "full"] = "face_aligned"
+    goal_mode: Literal["face_aligned", "full", "nearby"] = "face_aligned"
+    nearby_goal_angle: float = 1.0  # rad: with goal_mode nearby, how far each goal is from the object (a curriculum)
     success_threshold: float = 0.4  # rad: rotation distance to the goal that counts as reached
     max_successes: int = 50  # a trial ends after this many consecutive successes
     goal_timeout_steps: int = 400  # control steps allowed per goal
@@ -31,10 +32,11 @@ class TaskConfig:
         check_positive("task.success_threshold", self.success_threshold)
         check_positive("task.max_successes", self.max_successes)
         check_positive("task.goal_timeout_steps", self.goal_timeout_steps)
+        check_positive("task.nearby_goal_angle", self.nearby_goal_angle)
 
 
-def sample_goals(rng: np.random.Generator, n: int, mode: str) -> np.ndarray:
-    """(n, 4) goal orientations.
+def sample_orientations(rng: np.random.Generator, n: int, mode: str) -> np.ndarray:
+    """(n, 4) orientations.
 
     face_aligned: a uniform rotation about the vertical times one of the 24 face-aligned orientations
     (a face of the cube points up; robogym's "locked" goals); full: uniformly random.
@@ -45,7 +47,26 @@ def sample_goals(rng: np.random.Generator, n: int, mode: str) -> np.ndarray:
         yaw = rotations.from_axis_angle(np.array([0.0, 0.0, 1.0]), rng.uniform(-np.pi, np.pi, n))
         face = rotations.FACE_ALIGNED[rng.integers(0, 24, n)]
         return rotations.canonical(rotations.multiply(yaw, face))
-    raise ValueError(f"unknown goal mode {mode!r}; expected 'face_aligned' or 'full'")
+    raise ValueError(f"unknown orientation mode {mode!r}; expected 'face_aligned' or 'full'")
+
+
+def initial_orientations(rng: np.random.Generator, n: int, config: TaskConfig) -> np.ndarray:
+    """(n, 4) object orientations a trial starts from: uniformly random for full goals, else face-aligned."""
+    return sample_orientations(rng, n, "full" if config.goal_mode == "full" else "face_aligned")
+
+
+def sample_goals(rng: np.random.Generator, current: np.ndarray, config: TaskConfig) -> np.ndarray:
+    """(n, 4) goals for objects now at orientations `current` (n, 4).
+
+    face_aligned and full goals ignore `current` (the paper's task). nearby goals are `current` turned by
+    exactly `nearby_goal_angle` about a uniformly random axis: an easier task for a training curriculum,
+    where random motion reaches goals often enough to learn from.
+    """
+    if config.goal_mode != "nearby":
+        return sample_orientations(rng, len(current), config.goal_mode)
+    axis = rotations.normalize(rng.normal(size=(len(current), 3)))
+    turn = rotations.from_axis_angle(axis, np.full(len(current), config.nearby_goal_angle))
+    return rotations.canonical(rotations.multiply(turn, current))
 
 
 def goal_distance(object_quat: np.ndarray, goal_quat: np.ndarray) -> np.ndarray:

@@ -24,6 +24,9 @@ class TrialUpdate:
 
 class TrialTracker:
     def __init__(self, config: task.TaskConfig, control_period: float, rng: np.random.Generator):
+        if config.goal_mode == "nearby":
+            raise ValueError("task.goal_mode 'nearby' is a training curriculum; trials are scored on "
+                             "'face_aligned' or 'full' goals, as in the paper")
         self.config = config
         self.control_period = control_period
         self.rng = rng
@@ -62,5 +65,5 @@ class TrialTracker:
         return TrialUpdate(reached, reason, float(distance[0]), int(self.counters.successes[0]))
 
     def _draw_goal(self) -> np.ndarray:
-        self.goal = task.sample_goals(self.rng, 1, self.config.goal_mode)[0]
+        self.goal = task.sample_orientations(self.rng, 1, self.config.goal_mode)[0]
         return self.goal.copy()
