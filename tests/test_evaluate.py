@@ -49,6 +49,19 @@ def test_the_evaluate_command_prints_the_row_and_writes_json(tmp_path):
     data = json.loads(out.read_text())
     assert len(data["trials"]) == 2 and data["timeouts"] + data["drops"] == 2
     assert np.isclose(data["mean"], np.mean(data["trials"]))
+    assert data["goals"] == "face_aligned"
+
+
+def test_the_evaluate_command_scores_a_nearby_goal_curriculum_stage(tmp_path):
+    out = tmp_path / "r.json"
+    result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "zero", "--trials", "2",
+                             "--nearby-goals", "0.5", "--randomization", "none", "--no-progress", "--json", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "goals nearby 0.5 rad" in result.stdout and json.loads(out.read_text())["goals"] == "nearby 0.5 rad"
+    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--nearby-goals", "-1", "--trials", "1"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "nearby_goal_angle" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_the_evaluate_command_refuses_bad_input(tmp_path):

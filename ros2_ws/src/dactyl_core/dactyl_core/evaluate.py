@@ -24,6 +24,7 @@ class EvaluationResult:
     reasons: list[str]  # how each trial ended
     policy: str = ""
     randomization: str = ""
+    goals: str = ""  # the goal mode scored (face_aligned unless a curriculum stage is evaluated)
     object: str = ""
     seed: int = 0
     env_steps: int = 0

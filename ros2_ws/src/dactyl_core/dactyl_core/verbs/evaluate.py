@@ -11,6 +11,9 @@ class EvaluateVerb(Verb):
         parser.add_argument("--randomization", choices=RANDOMIZATION_CHOICES, default="all",
                             help="which randomization groups are on (the paper's ablations; default: all)")
         parser.add_argument("--object", choices=["block", "prism"], default="block")
+        parser.add_argument("--nearby-goals", type=float, default=None, metavar="ANGLE",
+                            help="score the nearby-goal training curriculum instead of the paper's goals: each goal "
+                                 "is the object turned by ANGLE rad (default: the paper's face-aligned goals)")
         parser.add_argument("--trials", type=int, default=100, help="number of trials (default 100)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--envs", type=int, default=None, help="parallel environments (default: min(trials, 32))")
@@ -24,10 +27,13 @@ class EvaluateVerb(Verb):
 
         if args.trials < 1:
             raise ValueError(f"--trials must be at least 1, got {args.trials}")
-        config = load_env_config(args.object, args.randomization)
+        nearby = None if args.nearby_goals is None else {"task": {"goal_mode": "nearby", "nearby_goal_angle": args.nearby_goals}}
+        config = load_env_config(args.object, args.randomization, nearby)
         result = run_evaluation(args.policy, config, args.trials, args.seed, args.envs, args.threads, not args.no_progress)
         result.randomization = args.randomization
-        print(f"policy {args.policy}, {args.object}, randomization {args.randomization}, seed {args.seed}")
+        result.goals = config.task.goal_mode if nearby is None else f"nearby {args.nearby_goals:g} rad"
+        print(f"policy {args.policy}, {args.object}, randomization {args.randomization}, goals {result.goals}, "
+              f"seed {args.seed}")
         print(f"consecutive successes: {result.table_row()}")
         print(result.summary())
         if args.json:
