@@ -126,6 +126,37 @@ def test_resume_continues_exactly(tmp_path):
         torch.testing.assert_close(a["state"][key]["exp_avg_sq"], b["state"][key]["exp_avg_sq"], rtol=0, atol=0)
 
 
+def test_curriculum_moves_goals_away_as_they_are_met_and_resumes_at_its_stage(tmp_path):
+    # Goals 0.3 rad away are inside the 0.4 rad success threshold: every step succeeds, every trial ends
+    # after 4 successes, and the first iteration finishes 8 trials, so the first stage (judged on 16
+    # trials) ends at the start of iteration 2. Goals 0.35 rad away are sometimes missed at first.
+    config = load_train_config({
+        **TINY, "env": {**TINY["env"], "overrides": {"task": {"max_successes": 4}}},
+        "curriculum": {"enabled": True, "start_angle": 0.3, "end_angle": 0.4, "angle_step": 0.05,
+                       "promote_at": 3.0, "trials": 16}})
+    trainer = Trainer(config, tmp_path / "a", progress=False)
+    task_config = trainer.rollouts.worker.env.config.task
+    assert trainer.goal_angle == 0.3 and task_config.goal_mode == "nearby" and task_config.nearby_goal_angle == 0.3
+    trainer.run(max_iterations=2)
+    assert trainer.goal_angle == pytest.approx(0.35)
+    assert trainer.rollouts.worker.env.config.task.nearby_goal_angle == trainer.goal_angle
+    shutil.copy(tmp_path / "a" / CHECKPOINT_NAME, tmp_path / "after2.pt")
+    trainer.run(max_iterations=8)
+    trainer.close()
+    angles = [json.loads(line)["curriculum/goal_angle"] for line in (tmp_path / "a" / "progress.jsonl").open()]
+    assert angles[:2] == pytest.approx([0.3, 0.35]) and angles[-1] == 0.4  # the last stage, and no further
+    assert np.all(np.diff(angles) >= 0) and max(angles) == 0.4
+
+    resumed = Trainer(None, tmp_path / "b", resume_from=tmp_path / "after2.pt", progress=False)
+    assert resumed.goal_angle == pytest.approx(0.35) and resumed.rollouts.restored
+    resumed.run(max_iterations=8)
+    resumed.close()
+    assert resumed.goal_angle == trainer.goal_angle
+    torch.testing.assert_close(_flat(resumed), _flat(trainer), rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="start_angle 1.0 is above end_angle 0.5"):
+        load_train_config({"curriculum": {"enabled": True, "start_angle": 1.0, "end_angle": 0.5}})
+
+
 def test_sigterm_writes_a_checkpoint_and_stops(tmp_path):
     trainer = Trainer(load_train_config(TINY), tmp_path, progress=False)
     threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()

@@ -4,6 +4,7 @@
     network:  layer sizes and the LSTM/feed-forward switch (the paper's Table 5 ablation)
     ppo:      the learning step (the paper's defaults: gamma 0.998, lambda 0.95, clip 0.2)
     run:      length, seed, rollout workers (0 = single process), checkpoints, device
+    curriculum: optional nearby goals that move further away as the policy reaches them
 """
 from __future__ import annotations
 
@@ -68,11 +69,31 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class CurriculumConfig:
+    """Goals a fixed angle from the object (task.goal_mode 'nearby'), the angle growing as the policy meets
+    them: a denser success signal than the paper's goals on a small budget. Off by default."""
+
+    enabled: bool = False
+    start_angle: float = 0.6  # rad: the first stage, each goal this far from the object
+    end_angle: float = 3.14  # rad: the last stage (a half turn is the farthest any goal can be)
+    angle_step: float = 0.1  # rad added at each promotion
+    promote_at: float = 2.0  # mean consecutive successes per trial at a stage that earns the next one
+    trials: int = 100  # the promotion is judged on the last this many trials finished at the stage
+
+    def __post_init__(self):
+        for name in ("start_angle", "end_angle", "angle_step", "promote_at", "trials"):
+            check_positive(f"curriculum.{name}", getattr(self, name))
+        if self.start_angle > self.end_angle:
+            raise ValueError(f"curriculum.start_angle {self.start_angle} is above end_angle {self.end_angle}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     env: EnvSection = field(default_factory=EnvSection)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
 
 def load_train_config(source: str | Path | dict | None) -> TrainConfig:

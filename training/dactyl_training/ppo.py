@@ -13,7 +13,7 @@ The same three pieces serve the single-process trainer and the Ray rollout worke
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -97,6 +97,11 @@ class RolloutWorker:
     def set_parameters(self, policy_state_dict: dict, value_state_dict: dict) -> None:
         self.policy.load_state_dict(policy_state_dict)
         self.value.load_state_dict(value_state_dict)
+
+    def set_goal_angle(self, angle: float) -> None:
+        """The next goals drawn are `angle` from the object (a curriculum stage; goal_mode must be nearby)."""
+        config = self.env.config
+        self.env.config = replace(config, task=replace(config.task, nearby_goal_angle=angle))
 
     def collect_with(self, parameters: tuple[dict, dict], steps: int) -> "Rollout":
         """One remote call for a Ray worker: take the new parameters, return a rollout."""

@@ -104,6 +104,12 @@ class RayRollouts:
                 pending[index] = self.workers[index].collect_with.remote(parameters, steps)
         return merge_rollouts([rollouts[i] for i in range(self.num_workers)])
 
+    def set_goal_angle(self, angle: float) -> None:
+        from .train import with_goal_angle
+
+        self.config = with_goal_angle(self.config, angle)  # replacement workers start at this stage too
+        self.ray.get([w.set_goal_angle.remote(angle) for w in self.workers])
+
     def snapshots(self) -> list[dict]:
         return self.ray.get([w.snapshot.remote() for w in self.workers])
 

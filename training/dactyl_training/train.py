@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dactyl_core.config import dump_yaml, to_dict
+from dactyl_core.config import dump_yaml, merge, to_dict
 from dactyl_core.env import load_env_config
 from dactyl_core.observations import value_layout
 from dactyl_core.randomization import PARAMETER_NAMES
@@ -46,6 +46,11 @@ def worker_seed(run_seed: int, worker: int, iteration: int, generation: int = 0)
     return int(np.random.SeedSequence([run_seed, worker, iteration, generation]).generate_state(1)[0])
 
 
+def with_goal_angle(config: TrainConfig, angle: float) -> TrainConfig:
+    """`config` with its environments' goals `angle` from the object: a curriculum stage."""
+    return merge(config, {"env": {"overrides": {"task": {"goal_mode": "nearby", "nearby_goal_angle": angle}}}})
+
+
 class LocalRollouts:
     """One rollout worker in this process: the single-process mode (tests, debugging)."""
 
@@ -56,6 +61,9 @@ class LocalRollouts:
 
     def collect(self, policy_params: dict, value_params: dict, steps: int):
         return self.worker.collect_with((policy_params, value_params), steps)
+
+    def set_goal_angle(self, angle: float) -> None:
+        self.worker.set_goal_angle(angle)
 
     def snapshots(self) -> list[dict]:
         return [self.worker.snapshot()]
@@ -98,8 +106,13 @@ class Trainer:
         self.learner = Learner(policy, value, self.config.ppo, self.device, self.generator)
         self.iteration, self.env_steps, self.wall_time = 0, 0, 0.0
         self.recent_successes: deque[int] = deque(maxlen=SUCCESS_WINDOW)
+        curriculum = self.config.curriculum
+        self.goal_angle = curriculum.start_angle if curriculum.enabled else None  # the curriculum's stage
+        self.stage_successes: deque[int] = deque(maxlen=curriculum.trials)  # trials finished at this stage
         if checkpoint:
             self._restore(checkpoint)
+        if self.goal_angle is not None:
+            self.config = with_goal_angle(self.config, self.goal_angle)
         self.address = address
         self.stop_requested = False
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +132,7 @@ class Trainer:
             "iteration": self.iteration, "env_steps": self.env_steps, "wall_time": self.wall_time,
             "learner_rng": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
             "recent_successes": list(self.recent_successes),
+            "goal_angle": self.goal_angle, "stage_successes": list(self.stage_successes),
             "workers": self.rollouts.snapshots(),
         }
 
@@ -132,10 +146,26 @@ class Trainer:
         torch.set_rng_state(data["torch_rng"])
         self.iteration, self.env_steps, self.wall_time = data["iteration"], data["env_steps"], data["wall_time"]
         self.recent_successes.extend(data["recent_successes"])
+        if self.goal_angle is not None and data.get("goal_angle") is not None:  # continue the curriculum's stage
+            self.goal_angle = data["goal_angle"]
+            self.stage_successes.extend(data["stage_successes"])
 
     def _collect(self, policy_params: dict, value_params: dict):
         """A rollout with these parameters (copied by the caller: the learner may be changing them)."""
         return self.rollouts.collect(policy_params, value_params, self.config.ppo.rollout_steps)
+
+    def _advance_curriculum(self) -> None:
+        """Next stage when the last `trials` trials at this one averaged `promote_at` successes. Called only
+        while no rollout is being collected, so a stage starts at the same step in every rerun."""
+        curriculum = self.config.curriculum
+        if (self.goal_angle is None or self.goal_angle >= curriculum.end_angle
+                or len(self.stage_successes) < curriculum.trials or np.mean(self.stage_successes) < curriculum.promote_at):
+            return
+        self.goal_angle = min(curriculum.end_angle, round(self.goal_angle + curriculum.angle_step, 6))  # 0.35 + 0.05 is 0.4
+        self.stage_successes.clear()
+        self.config = with_goal_angle(self.config, self.goal_angle)
+        self.rollouts.set_goal_angle(self.goal_angle)
+        tqdm.write(f"curriculum: iteration {self.iteration}, goals now {self.goal_angle:.2f} rad from the object")
 
     def save(self) -> Path:
         return save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.state())
@@ -174,6 +204,8 @@ class Trainer:
                 rollout = pending.result() if pending is not None else self._collect(*self.learner.cpu_state_dicts())
                 collected = time.perf_counter()
                 pending = None
+                self.stage_successes.extend(rollout.episodes.successes)
+                self._advance_curriculum()
                 # Overlap the next rollout with this update, except before a checkpoint (so that a
                 # checkpoint never holds experience not yet learned from, and resumes are exact).
                 if collector is not None and wanted(1) and (self.iteration + 1) % config.run.checkpoint_every:
@@ -194,6 +226,8 @@ class Trainer:
                     "perf/rollout_fraction": (collected - started) / (finished - started),
                     "perf/workers": float(self.rollouts.num_workers),
                 })
+                if self.goal_angle is not None:
+                    stats["curriculum/goal_angle"] = self.goal_angle
                 if self.recent_successes:
                     stats["episode/successes_running_mean"] = float(np.mean(self.recent_successes))
                 for key, value in stats.items():
