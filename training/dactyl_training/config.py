@@ -78,7 +78,7 @@ class CurriculumConfig:
     end_angle: float = 3.14  # rad: the last stage (a half turn is the farthest any goal can be)
     angle_step: float = 0.1  # rad added at each promotion
     promote_at: float = 2.0  # mean consecutive successes per trial at a stage that earns the next one
-    trials: int = 100  # the promotion is judged on the last this many trials finished at the stage
+    trials: int = 200  # the promotion is judged on the last this many trials finished at the stage
 
     def __post_init__(self):
         for name in ("start_angle", "end_angle", "angle_step", "promote_at", "trials"):

@@ -238,7 +238,8 @@ class Trainer:
                 bar.update(rollout.num_steps)
                 bar.set_postfix(steps_s=f"{stats['perf/env_steps_per_s']:.0f}",
                                 successes=f"{stats.get('episode/successes_running_mean', 0.0):.2f}",
-                                reward=f"{stats['reward/mean_step']:+.3f}")
+                                reward=f"{stats['reward/mean_step']:+.3f}",
+                                **({"goal_angle": f"{self.goal_angle:.2f}"} if self.goal_angle is not None else {}))
                 last = stats
                 if self.iteration % config.run.checkpoint_every == 0:
                     self.save()
