@@ -184,10 +184,17 @@ def test_checkpoint_runs_as_a_policy_and_exports(tmp_path):
 
 def test_ray_run_survives_a_killed_worker(tmp_path):
     ray = pytest.importorskip("ray")
-    config = load_train_config({**TINY, "run": {**TINY["run"], "workers": 2}})
+    # With a curriculum whose first stage is met at once (see the curriculum test), so that the workers move
+    # to the second stage in iteration 1 and the replacement must start there too.
+    config = load_train_config({
+        **TINY, "run": {**TINY["run"], "workers": 2},
+        "env": {**TINY["env"], "overrides": {"task": {"max_successes": 4}}},
+        "curriculum": {"enabled": True, "start_angle": 0.3, "end_angle": 0.35, "angle_step": 0.05,
+                       "promote_at": 3.0, "trials": 8}})
     trainer = Trainer(config, tmp_path, progress=False)
     try:
         trainer.run(max_iterations=1)
+        assert trainer.goal_angle == 0.35
         victim = trainer.rollouts.worker_pids()[0]
         # Kill it while the next rollouts are being collected.
         original = trainer.rollouts.collect
@@ -201,6 +208,8 @@ def test_ray_run_survives_a_killed_worker(tmp_path):
         summary = trainer.run(max_iterations=2)
         assert summary["iteration"] == 3 and summary["env_steps"] == 3 * 2 * 4 * 8
         assert trainer.rollouts.replaced >= 1 and victim not in trainer.rollouts.worker_pids()
+        angles = [s["env"]["attributes"]["config"].task.nearby_goal_angle for s in trainer.rollouts.snapshots()]
+        assert angles == [0.35, 0.35]
     finally:
         trainer.close()
         ray.shutdown()
