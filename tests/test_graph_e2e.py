@@ -108,7 +108,7 @@ def test_dactyl_up_runs_the_mocap_graph_end_to_end(ros_graph, untrained_policy, 
     published = json.loads(results.last().data)
     assert published["complete"] and len(published["trials"]) == 2
 
-    assert "consecutive successes (2 trials, hand sim, pose from mocap):" in up.stdout
+    assert "consecutive successes (2 trials, hand sim, pose from mocap, goals face_aligned):" in up.stdout
     written = json.loads(out.read_text())
     assert set(written) == set(EvaluationResult([0], ["dropped"]).to_dict())  # the keys of `dactyl evaluate --json`
     assert written["trials"] == published["trials"] and written["extra"]["graph"]["hand"] == "sim"

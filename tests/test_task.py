@@ -36,13 +36,6 @@ def test_nearby_goals_are_the_configured_turn_from_the_object_in_random_directio
     np.testing.assert_array_equal(a, b)
 
 
-def test_trials_refuse_the_nearby_curriculum():
-    from dactyl_core.trials import TrialTracker
-
-    with pytest.raises(ValueError, match="curriculum"):
-        TrialTracker(task.TaskConfig(goal_mode="nearby"), 0.08, np.random.default_rng(0))
-
-
 def test_success_drop_and_reward():
     d_before = np.array([1.0, 0.5, 0.5, 0.3])
     d_after = np.array([0.9, 0.39, 0.6, 0.3])

@@ -1,4 +1,6 @@
 """The pure-Python cores of the control nodes: trial scoring and the policy runner."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,20 @@ def test_goal_timeout_counts_steps_missed_between_poses(tracker):
     update = tracker.update(0.08 * (config.goal_timeout_steps - 1), PALM, far)
     assert update.done_reason == "running"
     assert tracker.update(0.08 * config.goal_timeout_steps, PALM, far).done_reason == "timed_out"
+
+
+def test_nearby_goals_are_drawn_from_the_measured_object():
+    config = replace(load_env_config().task, goal_mode="nearby", nearby_goal_angle=0.5)
+    tracker = TrialTracker(config, 0.08, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="measured pose"):
+        tracker.start()
+    start = rotations.from_axis_angle(np.array([0.2, 0.9, -0.4]), 2.0)
+    goal = tracker.start(start)
+    assert rotations.distance(goal, start) == pytest.approx(0.5)
+    reached = rotations.multiply(rotations.from_axis_angle(np.array([1.0, 0, 0]), 0.3), goal)  # within 0.4 rad
+    update = tracker.update(0.08, PALM, reached)
+    assert update.success and update.done_reason == "running"
+    assert rotations.distance(tracker.goal, reached) == pytest.approx(0.5)  # from where the object is now
 
 
 def test_runner_integrates_actions_within_limits_and_resets_per_trial(untrained_policy):

@@ -6,6 +6,11 @@ with `dactyl_core.trials.TrialTracker` (success within 0.4 rad -> new goal; drop
 successes end the trial). After each trial the results so far, with the Table-3 row, go out on
 interfaces.TRIAL_RESULTS as JSON with the keys of `dactyl evaluate --json`.
 
+With `nearby_goal_angle` > 0 the goals are the training curriculum's instead of the paper's: each is the
+object's measured orientation turned by that angle, so a trial starts on the first pose measured after the
+reset (or the start request). Not the paper's task; it compares pose sources with a policy that reaches only
+nearby goals.
+
 On the real hand there is no simulator to reset: with `reset_sim` false, each trial waits for an operator
 to call interfaces.START_TRIAL once the object is in the palm.
 
@@ -17,6 +22,7 @@ activate (the driver re-reads the pose).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -48,6 +54,8 @@ PARAMS = (
     Param("reset_sim", True, f"reset the simulator ({interfaces.SIM_RESET}) before each trial; false on the real "
           f"hand, where each trial waits for {interfaces.START_TRIAL}"),
     Param("control_period", 0.08, "seconds per control step (goal timeouts count these)", minimum=0.001, read_only=True),
+    Param("nearby_goal_angle", 0.0, "rad; 0: the paper's goals; > 0: the training curriculum's goals, each the "
+          "object turned by this angle (not the paper's task)", minimum=0.0, read_only=True),
     Param("pose_timeout", 1.0, "seconds without an object pose before it is reported missing", minimum=0.01),
     Param("hand_node", "", "name of the hand driver's lifecycle node to deactivate around a simulator reset "
           "(empty: do not touch it)", read_only=True),
@@ -62,13 +70,17 @@ class TrialManager(Node):
         super().__init__(interfaces.TRIAL_NODE)
         self.p = p = declare(self, PARAMS)
         self.task = load_env_config(p.object).task
+        if p.nearby_goal_angle > 0:
+            self.task = replace(self.task, goal_mode="nearby", nearby_goal_angle=p.nearby_goal_angle)
         self.tracker = TrialTracker(self.task, p.control_period, np.random.default_rng(p.seed))
-        self.result = EvaluationResult([], [], policy=p.policy_label, randomization=p.randomization_label, object=p.object, seed=p.seed)
+        self.result = EvaluationResult([], [], policy=p.policy_label, randomization=p.randomization_label, object=p.object, seed=p.seed,
+                                       goals=f"nearby {p.nearby_goal_angle:g} rad" if p.nearby_goal_angle > 0 else self.task.goal_mode)
         self.trial = 0  # number of the running trial (1-based), 0 before the first
         self.trial_start_time = 0.0
         self.last_pose_time: float | None = None
         self.reset_time = 0.0
         self.phase = "idle"  # idle -> deactivating -> resetting -> settling -> activating -> running
+        self.start_after: float | None = None  # nearby goals: start the trial on the first pose stamped after this
         self.settle_count = 0
         self.goal_pub = self.create_publisher(QuaternionStamped, interfaces.GOAL, qos.LATCHED)
         self.event_pub = self.create_publisher(String, interfaces.TRIAL_EVENTS, qos.EVENTS)
@@ -93,12 +105,17 @@ class TrialManager(Node):
     def tick(self) -> None:
         """Start the next trial when none runs; report a missing pose stream."""
         finished = self.p.trials and len(self.result.trials) >= self.p.trials
-        if not self.tracker.running and self.phase == "idle" and not finished and self.p.reset_sim:
+        if not self.busy and self.phase == "idle" and not finished and self.p.reset_sim:
             self.begin_reset()
-        if self.tracker.running and self.last_pose_time is not None and self._now() - self.last_pose_time > self.p.pose_timeout:
+        if self.busy and self.last_pose_time is not None and self._now() - self.last_pose_time > self.p.pose_timeout:
             self.get_logger().error(f"no object pose for {self._now() - self.last_pose_time:.2f} s on {interfaces.OBJECT_POSE}",
                                     throttle_duration_sec=LOG_THROTTLE_S)
         self.publish_diagnostics()
+
+    @property
+    def busy(self) -> bool:
+        """A trial runs or waits for its first pose."""
+        return self.tracker.running or self.start_after is not None
 
     def begin_reset(self) -> None:
         clients = [self.reset_client] + ([self.lifecycle_client] if self.lifecycle_client else [])
@@ -138,7 +155,9 @@ class TrialManager(Node):
             self.phase = "settling"
 
     def on_joint_state(self, msg: JointState) -> None:
-        if self.phase != "settling" or stamp_to_seconds(msg.header.stamp) < self.reset_time:
+        # Counted only once the trial has started (the policy has reset its LSTM), which waits for a pose
+        # with nearby goals.
+        if self.phase != "settling" or not self.tracker.running or stamp_to_seconds(msg.header.stamp) < self.reset_time:
             return
         self.settle_count += 1
         if self.settle_count >= self.p.settle_joint_states:
@@ -152,8 +171,8 @@ class TrialManager(Node):
                                     "is active")
 
     def on_start_request(self, request, response):
-        if self.tracker.running:
-            response.success, response.message = False, f"trial {self.trial} is still running"
+        if self.busy:
+            response.success, response.message = False, f"trial {self.trial + (self.start_after is not None)} is still running"
         elif self.p.trials and len(self.result.trials) >= self.p.trials:
             response.success, response.message = False, f"all {self.p.trials} trials are done"
         else:
@@ -161,8 +180,12 @@ class TrialManager(Node):
             response.success, response.message = True, f"trial {self.trial} started"
         return response
 
-    def start_trial(self) -> None:
-        goal = self.tracker.start()
+    def start_trial(self, object_quat: np.ndarray | None = None) -> None:
+        if self.tracker.goals_follow_the_object and object_quat is None:
+            self.start_after = self.last_pose_time = self._now()  # on_pose starts it
+            return
+        self.start_after = None
+        goal = self.tracker.start(object_quat)
         self.trial += 1
         self.trial_start_time = self._now()
         self.last_pose_time = self.trial_start_time
@@ -171,9 +194,16 @@ class TrialManager(Node):
         self.get_logger().info(f"trial {self.trial} started")
 
     def on_pose(self, msg: PoseStamped) -> None:
-        if not self.tracker.running:
+        if not self.busy:
             return
         stamp = stamp_to_seconds(msg.header.stamp)
+        if not self.tracker.running:  # waiting for the pose that nearby goals are drawn from
+            if stamp >= self.start_after:
+                try:
+                    self.start_trial(pose_from_msg(msg.pose)[1])
+                except ValueError as err:
+                    self.get_logger().error(f"rejected object pose: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            return
         if stamp < self.trial_start_time:
             return  # measured before this trial began (before the reset)
         if self.tracker.last_stamp is not None and stamp < self.tracker.last_stamp + 0.5 * self.p.control_period:

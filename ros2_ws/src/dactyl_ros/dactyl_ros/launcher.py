@@ -172,11 +172,11 @@ def run_up(arguments: dict[str, str], run_dir: Path, record: Path | None, json_o
     if latest.get("trials"):
         result = EvaluationResult(latest["trials"], latest["reasons"], policy=latest["policy"],
                                   randomization=latest["randomization"], object=latest["object"], seed=latest["seed"],
-                                  env_steps=latest["env_steps"],
+                                  goals=latest.get("goals", ""), env_steps=latest["env_steps"],
                                   extra={"graph": values, "wall_seconds": round(wall, 1),
                                          "mcap": str(record) if record else None, "complete": bool(latest.get("complete"))})
         print(f"consecutive successes ({len(result.trials)} trials, hand {values['hand']}, pose from "
-              f"{values['pose_source']}): {result.table_row()}")
+              f"{values['pose_source']}, goals {result.goals}): {result.table_row()}")
         print(result.summary())
         if json_out:
             json_out.parent.mkdir(parents=True, exist_ok=True)
