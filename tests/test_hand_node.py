@@ -94,6 +94,10 @@ def test_lifecycle_configure_activate_deactivate_is_a_safe_stop(ros_graph):
     assert len(hand.trajectories) == 0  # inactive: nothing reaches the hand
 
     assert transition(ros_graph, Transition.TRANSITION_ACTIVATE) and lifecycle_state(ros_graph) == "active"
+    # a transition that is not valid now (a second launcher's activate) is refused; the node stays up
+    assert not transition(ros_graph, Transition.TRANSITION_ACTIVATE)
+    assert not transition(ros_graph, Transition.TRANSITION_CONFIGURE)
+    assert lifecycle_state(ros_graph) == "active" and node.alive
     target = np.clip(MID + 0.1, LOW, HIGH)
     hand.send_until(lambda: len(hand.trajectories) and np.allclose(hand.forwarded()[-1], target), command(target),
                     "the target reached through the rate limit")

@@ -186,4 +186,5 @@ def test_lifecycle_publishes_only_while_active(ros_graph, measured):
     count = len(poses)
     publish_for(0.5)
     assert len(poses) <= count + 1  # at most one already in flight
+    assert not transition(Transition.TRANSITION_DEACTIVATE)  # not valid when inactive: refused, node stays up
     assert transition(Transition.TRANSITION_CLEANUP) and node.alive

@@ -18,7 +18,7 @@ import numpy as np
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 from std_srvs.srv import SetBool
@@ -26,6 +26,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dactyl_core import interfaces, joints
 from dactyl_ros import health, qos
+from dactyl_ros.lifecycle import SafeLifecycleNode
 from dactyl_ros.node_main import StartupError, run_node
 from dactyl_ros.params import Param, declare
 
@@ -52,7 +53,7 @@ PARAMS = (
 )
 
 
-class HandNode(LifecycleNode):
+class HandNode(SafeLifecycleNode):
     def __init__(self, **kwargs):
         super().__init__(interfaces.HAND_NODE, **kwargs)
         self.params = declare(self, PARAMS)

@@ -20,7 +20,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point, Pose, PoseArray, PoseStamped, Quaternion
 from rclpy.clock import Clock, ClockType
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
@@ -28,6 +28,7 @@ from dactyl_core import interfaces, mocap
 from dactyl_core.config import ConfigError
 from dactyl_core.scene import cached_scene
 from dactyl_ros import health, qos
+from dactyl_ros.lifecycle import SafeLifecycleNode
 from dactyl_ros.conversions import pose_to_msg, seconds_to_stamp, stamp_to_seconds
 from dactyl_ros.markers import cloud_to_markers
 from dactyl_ros.node_main import StartupError, run_node
@@ -62,7 +63,7 @@ PARAMS = (
 )
 
 
-class PhaseSpaceNode(LifecycleNode):
+class PhaseSpaceNode(SafeLifecycleNode):
     """Lifecycle: configure loads the calibration and opens the source, activate publishes poses."""
 
     def __init__(self, **kwargs):
