@@ -129,6 +129,40 @@ def test_dactyl_up_runs_the_mocap_graph_end_to_end(ros_graph, untrained_policy, 
     assert f"to {record}" in up.stdout
 
 
+def test_a_second_graph_on_the_domain_is_refused_and_sigterm_stops_every_node(ros_graph, untrained_policy, tmp_path):
+    """Two graphs on one ROS domain would answer each other's messages (a second trial manager reset the
+    first one's simulator and killed its hand driver once): `dactyl up` refuses to join a running graph.
+    And `kill` (SIGTERM) of `dactyl up` stops its nodes, as Ctrl-C does, instead of orphaning them."""
+    import signal
+    import time
+
+    node_names = {node.spec.name for node in graph.resolve(graph.validate_arguments({}))}
+    base = [sys.executable, "-m", "dactyl_core.cli", "up", "--policy", str(untrained_policy), "--no-record",
+            "--no-progress"]
+    first = subprocess.Popen(base + ["--trials", "0", "--run-dir", str(tmp_path / "first")], env=ros_graph.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        running = lambda: node_names <= set(ros_graph.probe.node.get_node_names())
+        ros_graph.wait_until(running, 60, f"the first graph's nodes {sorted(node_names)}")
+        second = subprocess.run(base + ["--trials", "1", "--run-dir", str(tmp_path / "second")], env=ros_graph.env,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert f"another graph is running on ROS domain {ros_graph.domain_id}" in second.stderr
+        assert any(name in second.stderr for name in node_names)
+        assert not (tmp_path / "second").exists()  # nothing was started
+        assert first.poll() is None  # the first graph is untouched
+
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=30)
+        assert first.returncode == 130, out + err
+        assert "interrupted" in err
+        gone = lambda: not node_names & set(ros_graph.probe.node.get_node_names())
+        ros_graph.wait_until(gone, 20, "every node of the stopped graph to leave")
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+
 def policy_status(log):
     return latest_status(log, interfaces.POLICY_NODE)
 

@@ -93,6 +93,25 @@ class GraphProcesses:
                 p.process.wait()
 
 
+DISCOVERY_WAIT_S = 1.5  # how long `dactyl up` looks for a graph already running on its domain
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def graph_nodes_already_running(monitor, executor, names: set[str]) -> list[str]:
+    """Names of this graph's nodes that some other process already runs on the monitor's domain."""
+    deadline = time.monotonic() + DISCOVERY_WAIT_S
+    found: set[str] = set()
+    while time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+        if not found and names & set(monitor.get_node_names()):
+            deadline = min(deadline, time.monotonic() + 0.3)  # one found: a moment more to name the others
+        found = names & set(monitor.get_node_names())
+    return sorted(found)
+
+
 def run_up(arguments: dict[str, str], run_dir: Path, record: Path | None, json_out: Path | None,
            timeout: float, progress: bool = True) -> int:
     """Start the graph, follow K trials, print the Table-3 row; returns the exit code."""
@@ -116,10 +135,20 @@ def run_up(arguments: dict[str, str], run_dir: Path, record: Path | None, json_o
     print(f"nodes: {', '.join(n.spec.name for n in nodes)}; logs in {run_dir}/")
 
     context = rclpy.Context()
-    rclpy.init(context=context, domain_id=int(processes.env.get("ROS_DOMAIN_ID", "0") or 0))
+    domain_id = int(processes.env.get("ROS_DOMAIN_ID", "0") or 0)
+    rclpy.init(context=context, domain_id=domain_id)
     monitor = rclpy.create_node("dactyl_up", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(monitor)
+    others = graph_nodes_already_running(monitor, executor, {n.spec.name for n in nodes})
+    if others:
+        print(f"dactyl up: another graph is running on ROS domain {domain_id} (nodes {', '.join(others)}); two "
+              "graphs on one domain read each other's messages and reset each other's simulator. Stop it, or "
+              f"start this one on its own domain: ROS_DOMAIN_ID={domain_id + 1} dactyl up ...", file=sys.stderr)
+        monitor.destroy_node()
+        context.try_shutdown()
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the nodes too, as Ctrl-C does
     recorder = McapRecorder(monitor, record) if record else None
     latest: dict = {}
     bar = tqdm(total=trials or None, desc="trials", unit="trial", file=sys.stderr, disable=not progress)
