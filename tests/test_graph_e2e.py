@@ -134,7 +134,6 @@ def test_a_second_graph_on_the_domain_is_refused_and_sigterm_stops_every_node(ro
     first one's simulator and killed its hand driver once): `dactyl up` refuses to join a running graph.
     And `kill` (SIGTERM) of `dactyl up` stops its nodes, as Ctrl-C does, instead of orphaning them."""
     import signal
-    import time
 
     node_names = {node.spec.name for node in graph.resolve(graph.validate_arguments({}))}
     base = [sys.executable, "-m", "dactyl_core.cli", "up", "--policy", str(untrained_policy), "--no-record",

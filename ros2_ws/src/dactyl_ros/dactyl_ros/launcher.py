@@ -93,7 +93,7 @@ class GraphProcesses:
                 p.process.wait()
 
 
-DISCOVERY_WAIT_S = 1.5  # how long `dactyl up` looks for a graph already running on its domain
+DISCOVERY_WAIT_S = 3.0  # how long `dactyl up` looks for a graph already running on its domain
 
 
 def _interrupt(signum, frame) -> None:
@@ -148,7 +148,7 @@ def run_up(arguments: dict[str, str], run_dir: Path, record: Path | None, json_o
         monitor.destroy_node()
         context.try_shutdown()
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the nodes too, as Ctrl-C does
+    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the nodes too, as Ctrl-C does
     recorder = McapRecorder(monitor, record) if record else None
     latest: dict = {}
     bar = tqdm(total=trials or None, desc="trials", unit="trial", file=sys.stderr, disable=not progress)
@@ -196,6 +196,7 @@ def run_up(arguments: dict[str, str], run_dir: Path, record: Path | None, json_o
             recorder.close()
         monitor.destroy_node()
         context.try_shutdown()
+        signal.signal(signal.SIGTERM, previous_sigterm)
 
     wall = time.monotonic() - started
     if latest.get("trials"):

@@ -28,8 +28,8 @@ from dactyl_core import interfaces, mocap
 from dactyl_core.config import ConfigError
 from dactyl_core.scene import cached_scene
 from dactyl_ros import health, qos
-from dactyl_ros.lifecycle import SafeLifecycleNode
 from dactyl_ros.conversions import pose_to_msg, seconds_to_stamp, stamp_to_seconds
+from dactyl_ros.lifecycle import SafeLifecycleNode
 from dactyl_ros.markers import cloud_to_markers
 from dactyl_ros.node_main import StartupError, run_node
 from dactyl_ros.params import Param, declare
