@@ -106,9 +106,10 @@ def graph_nodes_already_running(monitor, executor, names: set[str]) -> list[str]
     found: set[str] = set()
     while time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.05)
-        if not found and names & set(monitor.get_node_names()):
+        seen = names & set(monitor.get_node_names())
+        if seen and not found:
             deadline = min(deadline, time.monotonic() + 0.3)  # one found: a moment more to name the others
-        found = names & set(monitor.get_node_names())
+        found = seen
     return sorted(found)
 
 

@@ -3,7 +3,8 @@
 rclpy (Jazzy) raises from its `~/change_state` service when asked, say, to activate an active node; the
 exception escapes the executor and the node dies. rclcpp answers such a request with success=false. The
 hand driver must not die because a second launcher or an operator sent the wrong transition, so these
-nodes answer like rclcpp and log the refusal.
+nodes answer like rclcpp and log the refusal. This wraps rclpy's own service callback
+(`_service_change_state`, Jazzy); the lifecycle tests of both drivers fail if that ever changes.
 """
 from __future__ import annotations
 
