@@ -22,7 +22,11 @@ def ros_graph(tmp_path):
 
     graph = RosGraph(tmp_path)
     yield graph
+    foreign = graph.foreign_nodes()
     graph.close()
+    if foreign:
+        pytest.fail(f"nodes {foreign} joined this test's ROS domain {graph.domain_id}: another graph shares it "
+                    f"(a developer's ROS_DOMAIN_ID?), so the test's result cannot be trusted")
 
 
 @pytest.fixture(scope="session")

@@ -150,13 +150,15 @@ class NodeProcess:
             self.process.wait()
 
 
+TEST_DOMAINS = range(10, 101)
 _used_domains: set[int] = set()
 
 
 def fresh_domain_id() -> int:
     """A ROS domain that no earlier graph of this test session used, so that a process an earlier test
-    left behind can never join a later test's graph. Tests use 1-100; the benchmarks' graphs use 101-200."""
-    free = [d for d in range(1, 101) if d not in _used_domains] or list(range(1, 101))
+    left behind can never join a later test's graph. Tests use 10-100, the benchmarks' graphs 101-200; 0-9 are
+    left to developers' own graphs (docs/ros_graph.md)."""
+    free = [d for d in TEST_DOMAINS if d not in _used_domains] or list(TEST_DOMAINS)
     domain = random.choice(free)
     _used_domains.add(domain)
     return domain
@@ -170,10 +172,21 @@ class RosGraph:
                     "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0"}
         self.processes: list[NodeProcess] = []
         self.probe = Probe(self.domain_id)
+        self.expected_nodes = {"test_probe"}  # every node this test puts in its domain (see foreign_nodes)
+
+    def expect_nodes(self, names) -> None:
+        """Nodes the test starts other than through `start` (a `dactyl up` subprocess)."""
+        self.expected_nodes |= set(names)
+
+    def foreign_nodes(self) -> list[str]:
+        """Nodes in this domain that the test did not start: another graph sharing the domain, whose
+        messages and service calls the test's nodes would answer (a test result not to be trusted)."""
+        return sorted(set(self.probe.node.get_node_names()) - self.expected_nodes)
 
     def start(self, module: str, name: str, params: dict | None = None, remaps: dict | None = None) -> NodeProcess:
         """Run `python -m module` as node `name` with parameters (written to a YAML file) and remappings."""
         args = [sys.executable, "-m", module, "--ros-args", "-r", f"__node:={name}"]
+        self.expected_nodes.add(name)
         if params:
             path = self.tmp_path / f"{name}_{len(self.processes)}.yaml"
             path.write_text(yaml.safe_dump({name: {"ros__parameters": params}}))

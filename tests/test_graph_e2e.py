@@ -87,6 +87,7 @@ def test_dactyl_up_runs_the_mocap_graph_end_to_end(ros_graph, untrained_policy, 
     goals = probe.subscribe(interfaces.GOAL, QuaternionStamped, qos.LATCHED)
     results = probe.subscribe(interfaces.TRIAL_RESULTS, String, qos.LATCHED)
     out, record = tmp_path / "up.json", tmp_path / "up.mcap"
+    ros_graph.expect_nodes(node.spec.name for node in graph.resolve(graph.validate_arguments({})))
     # Two trials: an untrained policy may drop the block early, and the run must span >= 50 control steps.
     command = [sys.executable, "-m", "dactyl_core.cli", "up", "--policy", str(untrained_policy), "--trials", "2",
                "--json", str(out), "--record", str(record), "--run-dir", str(tmp_path / "run"), "--timeout", "200",
@@ -136,6 +137,7 @@ def test_a_second_graph_on_the_domain_is_refused_and_sigterm_stops_every_node(ro
     import signal
 
     node_names = {node.spec.name for node in graph.resolve(graph.validate_arguments({}))}
+    ros_graph.expect_nodes(node_names)
     base = [sys.executable, "-m", "dactyl_core.cli", "up", "--policy", str(untrained_policy), "--no-record",
             "--no-progress"]
     first = subprocess.Popen(base + ["--trials", "0", "--run-dir", str(tmp_path / "first")], env=ros_graph.env,
