@@ -22,5 +22,7 @@ setup(
     entry_points={"console_scripts": [
         "policy_node = dactyl_control.policy_node:main",
         "trial_manager = dactyl_control.trial_manager:main",
+    ], "dactyl.verbs": [
+        "graph-loop = dactyl_control.verbs.graph_loop:GraphLoopVerb",
     ]},
 )

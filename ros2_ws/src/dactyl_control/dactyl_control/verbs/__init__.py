@@ -1,0 +1,1 @@
+"""The `dactyl` verbs of the control package."""
