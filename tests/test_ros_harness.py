@@ -43,3 +43,33 @@ def test_a_node_from_another_graph_in_the_domain_is_reported(ros_graph):
         intruder.destroy_node()
         context.try_shutdown()
     ros_graph.wait_until(lambda: not ros_graph.foreign_nodes(), 20, "the intruder to leave")
+
+
+def test_a_shutdown_during_a_callback_is_a_clean_stop(ros_graph):
+    """Ctrl-C or SIGTERM shuts the context down while a callback publishes (rclpy raises RCLError, not
+    ExternalShutdownException): the node still exits 0 without a traceback."""
+    import textwrap
+
+    module = ros_graph.tmp_path / "racer.py"
+    module.write_text(textwrap.dedent("""
+        import rclpy
+        from rclpy.node import Node
+        from std_msgs.msg import String
+        from dactyl_ros.node_main import run_node
+
+        class Racer(Node):
+            def __init__(self):
+                super().__init__("racer")
+                self.pub = self.create_publisher(String, "/race", 1)
+                self.create_timer(0.05, self.race)
+
+            def race(self):
+                rclpy.shutdown()  # what the signal handler does, here mid-callback
+                self.pub.publish(String(data="too late"))
+
+        raise SystemExit(run_node(Racer))
+    """))
+    ros_graph.env["PYTHONPATH"] = str(ros_graph.tmp_path)
+    racer = ros_graph.start("racer", "racer")
+    ros_graph.wait_until(lambda: not racer.alive, 30, "the racer to stop")
+    assert racer.process.returncode == 0 and "Traceback" not in racer.output(), racer.output()

@@ -5,6 +5,7 @@ import sys
 from collections.abc import Callable
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
@@ -25,6 +26,11 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        if rclpy.ok():
+            raise
+        # The signal handler shut the context down while a callback was publishing or the executor was
+        # building its wait set: rclpy raises this instead of ExternalShutdownException. A clean stop.
     except StartupError as err:
         (node.get_logger() if node else rclpy.logging.get_logger("dactyl")).fatal(str(err))
         status = 1

@@ -193,6 +193,8 @@ class SimNode(Node):
         try:
             self._loop()
         except Exception as err:  # a crash here must be loud, not a silent frozen clock
+            if not self.context.ok():
+                return  # Ctrl-C or SIGTERM shut the context down under a publish: the node is stopping
             self.get_logger().fatal(f"physics thread stopped: {type(err).__name__}: {err}")
             raise
 
