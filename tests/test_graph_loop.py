@@ -47,13 +47,13 @@ def test_switches_change_what_the_policy_sees_and_what_reaches_the_hand(untraine
 def test_the_command_prints_the_row_and_writes_json(tmp_path, untrained_policy):
     out = tmp_path / "r.json"
     result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "graph-loop", "--policy", str(untrained_policy),
-                             "--trials", "1", "--nearby-goals", "0.5", "--no-mocap", "--no-progress", "--json", str(out)],
+                             "--trials", "1", "--nearby-goals", "0.5", "--no-mocap", "--score-measured", "--no-progress", "--json", str(out)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "consecutive successes:" in result.stdout and "mocap off, score_measured on" in result.stdout
+    assert "consecutive successes:" in result.stdout and "mocap off, goal_late on, safety_filter on, score_measured on" in result.stdout
     data = json.loads(out.read_text())
     assert len(data["trials"]) == 1 and data["goals"] == "nearby 0.5 rad"
-    assert data["extra"]["graph_loop"]["mocap"] is False
+    assert data["extra"]["graph_loop"]["mocap"] is False and data["extra"]["graph_loop"]["score_measured"] is True
     bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "graph-loop", "--trials", "0"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "--trials must be at least 1" in bad.stderr

@@ -28,12 +28,15 @@ MAX_STEPS_WITHOUT_POSE = 100  # control steps a trial may wait for a first fitte
 
 @dataclass(frozen=True)
 class LoopOptions:
-    """What the graph does differently from `dactyl evaluate`; all on is the graph, all off is evaluate's loop."""
+    """What the simulated graph does differently from `dactyl evaluate`: the defaults are the graph, every
+    switch off is evaluate's loop (`evaluate_like`)."""
 
     mocap: bool = True  # poses fitted to simulated markers (3 mm noise, dropouts) by the PhaseSpace node's fitter
-    score_measured: bool = True  # the trial manager scores the measured pose (else the simulator's true pose)
     goal_late: bool = True  # a new goal reaches the policy one control step after the success
     safety_filter: bool = True  # commands pass the hand driver's joint-limit and rate-limit filter
+    # Trials are scored on the true pose, as the simulated graph scores them (graph.py remaps the trial
+    # manager to the ground truth); true: on the measured pose, as on the real hand.
+    score_measured: bool = False
     max_joint_speed: float = 2.0  # rad/s, the hand driver's default
     marker_dropout: float = 0.02  # the sim node's default
     min_markers: int = 3  # the PhaseSpace node's defaults
@@ -41,7 +44,7 @@ class LoopOptions:
 
     @classmethod
     def evaluate_like(cls) -> "LoopOptions":
-        return cls(mocap=False, score_measured=False, goal_late=False, safety_filter=False)
+        return cls(mocap=False, goal_late=False, safety_filter=False)
 
 
 class GraphLoop:

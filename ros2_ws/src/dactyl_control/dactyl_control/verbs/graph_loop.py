@@ -15,10 +15,12 @@ class GraphLoopVerb(Verb):
         parser.add_argument("--trials", type=int, default=100)
         parser.add_argument("--seed", type=int, default=0)
         for flag, what in (("mocap", "poses fitted to simulated PhaseSpace markers"),
-                           ("score-measured", "the trial manager scores the measured pose, not the true one"),
                            ("goal-late", "a new goal reaches the policy one control step after the success"),
                            ("safety-filter", "commands pass the hand driver's limit and rate filter")):
             parser.add_argument(f"--no-{flag}", dest=flag.replace("-", "_"), action="store_false", help=f"off: {what}")
+        parser.add_argument("--score-measured", action="store_true",
+                            help="score trials on the measured pose, as on the real hand (default: the true pose, as "
+                                 "the simulated graph and `dactyl evaluate` score them)")
         parser.add_argument("--evaluate-like", action="store_true", help="every switch off: `dactyl evaluate`'s loop")
         parser.add_argument("--json", default=None, help="also write the result to this JSON file")
         parser.add_argument("--no-progress", action="store_true")
