@@ -35,6 +35,9 @@ class Measurement:
     object_markers: np.ndarray  # (M, 3) world, m: the object's marker sites at the measured pose
 
 
+AT_LIMIT_TOLERANCE = 1e-3  # rad: a command this close to a limit is at it (the coupled J0 limits are pi rounded)
+
+
 class SimulatedHand:
     """One randomized simulation stepped one physics step at a time; see the module docstring."""
 
@@ -136,6 +139,11 @@ class SimulatedHand:
         scale = self.config.actions.delta_scale * (joints.CTRL_LIMITS[:, 1] - joints.CTRL_LIMITS[:, 0])
         perturbed = self.action_perturbation.perturb((change / scale)[None], self.rng)[0]
         self.targets = act.apply_delta(self.targets, act.target_delta(perturbed, self.config.actions))
+        # A motor commanded to its limit goes there. Training perturbs the unclipped action, so a policy that
+        # keeps pushing against a limit holds the joint there; the change of a clipped command is zero, and
+        # without this the per-episode bias would carry the joint away while the policy's pushes do nothing.
+        at_limit = np.abs(targets[:, None] - joints.CTRL_LIMITS).min(axis=1) < AT_LIMIT_TOLERANCE
+        self.targets = np.where(at_limit, targets, self.targets)
         self.motor_targets = self.action_perturbation.through_backlash(self.motor_targets[None], self.targets[None])[0]
 
     def step(self) -> bool:
