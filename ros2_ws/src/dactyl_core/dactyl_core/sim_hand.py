@@ -8,7 +8,8 @@ runs in the same randomized world training ran in; `dactyl_sim.sim_node` only mo
 
 Commands are absolute joint targets (Shadow convention), not policy actions. Action noise therefore acts
 on the *change* of target a command asks for, in the policy's normalised units, exactly as training
-perturbs an action; a repeated command (a hand holding its pose) is not perturbed, as a real hand holds.
+perturbs an action; a repeated command (a hand holding its pose) is not perturbed, as a real hand holds;
+a motor commanded to its limit goes there (tests/test_sim_hand.py steps this hand and `DactylEnv` side by side).
 """
 from __future__ import annotations
 
