@@ -3,9 +3,10 @@ PhaseSpace node (`MarkerFitter`), the trial manager (`TrialTracker`), the policy
 the hand driver (`SafetyFilter`), called in the order their messages flow in lockstep.
 
 It exists to tell apart what the graph adds to `dactyl evaluate`: each difference the graph has by design
-is a switch in `LoopOptions`, so a gap between `dactyl graph-loop` and `dactyl up` is in the message
-passing (timing, ordering, /clock) and a gap between `dactyl graph-loop` and `dactyl evaluate` is in one of
-the switches. Trials are scored as both score them (`EvaluationResult`).
+is a switch in `LoopOptions`. A gap between `dactyl graph-loop` and `dactyl up` is in the message passing
+(timing, ordering, /clock); one between `graph-loop --evaluate-like` and `dactyl evaluate` is in the cores
+themselves (as `SimulatedHand`'s drift off joint limits was, docs/ros_graph.md). Trials are scored as both
+score them (`EvaluationResult`).
 """
 from __future__ import annotations
 
@@ -132,4 +133,3 @@ def run_graph_loop(policy_path: str, config: EnvConfig, trials: int, options: Lo
     return EvaluationResult(trials=[s for s, _ in results], reasons=[r for _, r in results], policy=policy_path,
                             object=config.scene.object, seed=seed, env_steps=loop.steps,
                             extra={"graph_loop": {**vars(options)}, "rate_limited": loop.rate_limited})
-
