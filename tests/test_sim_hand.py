@@ -9,7 +9,7 @@ import pytest
 from dactyl_core import actions as act
 from dactyl_core import joints
 from dactyl_core.env import DactylEnv, load_env_config
-from dactyl_core.sim_hand import SimulatedHand
+from dactyl_core.sim_hand import SimulatedHand, at_limit
 
 
 def deterministic_unmodeled_config():
@@ -51,7 +51,7 @@ def test_absolute_targets_execute_as_the_environment_executes_actions():
         bins = rng.choice(moving_bins, (1, joints.NUM_ACTUATORS))
         env.step(bins)
         targets = act.apply_delta(targets, act.target_delta(act.normalized(bins, config.actions)[0], config.actions))
-        pushed_at_a_limit += int((np.abs(targets[:, None] - joints.CTRL_LIMITS).min(axis=1) < 1e-3).sum())
+        pushed_at_a_limit += int(at_limit(targets).sum())
         hand.command_joint_targets(joints.actuator_targets_to_joint_targets(targets))
         while not hand.step():
             pass
@@ -69,13 +69,10 @@ def test_a_joint_commanded_to_its_limit_stays_there_whatever_the_action_bias(sid
     hand = SimulatedHand(config, seed=0)
     hand.action_perturbation.additive[:] = 0.05 * (1 if side == 0 else -1)  # drifts away from the limit
     limit = joints.CTRL_LIMITS[:, side]
-    commanded = joints.actuator_targets_to_joint_targets(limit)
+    targets = limit.copy()
     for _ in range(20):
-        hand.command_joint_targets(commanded + 0.0)
-        commanded = commanded.copy()
-        commanded[0] += 1e-3 * (1 if side == 0 else -1)  # a small change, so the command is not a bare hold
-        commanded = joints.actuator_targets_to_joint_targets(np.clip(
-            joints.joint_targets_to_actuator_targets(commanded), *joints.CTRL_LIMITS.T))
-    at_limit = np.abs(joints.joint_targets_to_actuator_targets(commanded) - limit) < 1e-3
-    assert at_limit.sum() >= joints.NUM_ACTUATORS - 1
-    np.testing.assert_allclose(hand.targets[at_limit], limit[at_limit], atol=1e-3)
+        targets[0] = np.clip(targets[0] + (1e-3 if side == 0 else -1e-3), *joints.CTRL_LIMITS[0])  # not a bare hold
+        hand.command_joint_targets(joints.actuator_targets_to_joint_targets(targets))
+    held = at_limit(targets)
+    assert held.sum() == joints.NUM_ACTUATORS - 1
+    np.testing.assert_allclose(hand.targets[held], limit[held], atol=1e-3)

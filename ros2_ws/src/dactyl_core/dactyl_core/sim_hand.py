@@ -39,6 +39,11 @@ class Measurement:
 AT_LIMIT_TOLERANCE = 1e-3  # rad: a command this close to a limit is at it (the coupled J0 limits are pi rounded)
 
 
+def at_limit(actuator_targets: np.ndarray) -> np.ndarray:
+    """Which of the 20 actuator targets (model convention) sit at one of their limits."""
+    return np.abs(actuator_targets[:, None] - joints.CTRL_LIMITS).min(axis=1) < AT_LIMIT_TOLERANCE
+
+
 class SimulatedHand:
     """One randomized simulation stepped one physics step at a time; see the module docstring."""
 
@@ -143,8 +148,7 @@ class SimulatedHand:
         # A motor commanded to its limit goes there. Training perturbs the unclipped action, so a policy that
         # keeps pushing against a limit holds the joint there; the change of a clipped command is zero, and
         # without this the per-episode bias would carry the joint away while the policy's pushes do nothing.
-        at_limit = np.abs(targets[:, None] - joints.CTRL_LIMITS).min(axis=1) < AT_LIMIT_TOLERANCE
-        self.targets = np.where(at_limit, targets, self.targets)
+        self.targets = np.where(at_limit(targets), targets, self.targets)
         self.motor_targets = self.action_perturbation.through_backlash(self.motor_targets[None], self.targets[None])[0]
 
     def step(self) -> bool:

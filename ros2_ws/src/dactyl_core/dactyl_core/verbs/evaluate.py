@@ -3,40 +3,58 @@ from ..cli import Verb
 RANDOMIZATION_CHOICES = ["all", "none", "no-obs-noise", "no-physics", "no-unmodeled"]
 
 
+def add_trial_arguments(parser) -> None:
+    """What trials are run and how they are reported: shared by `evaluate` and `graph-loop`."""
+    parser.add_argument("--randomization", choices=RANDOMIZATION_CHOICES, default="all",
+                        help="which randomization groups are on (the paper's ablations; default: all)")
+    parser.add_argument("--object", choices=["block", "prism"], default="block")
+    parser.add_argument("--nearby-goals", type=float, default=None, metavar="ANGLE",
+                        help="score the nearby-goal training curriculum instead of the paper's goals: each goal "
+                             "is the object turned by ANGLE rad (default: the paper's face-aligned goals)")
+    parser.add_argument("--trials", type=int, default=100, help="number of trials (default 100)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the result to this JSON file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def trial_config(args):
+    """The environment config the trials run in (the task's own checks refuse a bad goal angle)."""
+    from ..env import load_env_config
+
+    if args.trials < 1:
+        raise ValueError(f"--trials must be at least 1, got {args.trials}")
+    nearby = None if args.nearby_goals is None else {"task": {"goal_mode": "nearby", "nearby_goal_angle": args.nearby_goals}}
+    return load_env_config(args.object, args.randomization, nearby)
+
+
+def report(result, config, args, setting: str = "", summary_extra: str = "") -> None:
+    """Label the result with the trial setting, print the Table-3 row and write the JSON if asked."""
+    from ..evaluate import write_json
+
+    result.randomization = args.randomization
+    result.goals = config.task.goal_mode if args.nearby_goals is None else f"nearby {args.nearby_goals:g} rad"
+    print(f"policy {args.policy}, {args.object}, randomization {args.randomization}, goals {result.goals}, "
+          f"seed {args.seed}{setting}")
+    print(f"consecutive successes: {result.table_row()}")
+    print(result.summary() + summary_extra)
+    if args.json:
+        write_json(result, args.json)
+        print(f"wrote {args.json}")
+
+
 class EvaluateVerb(Verb):
     help = "run K trials of a policy in simulation and print the Table-3 row (consecutive successes)"
 
     def add_arguments(self, parser):
         parser.add_argument("--policy", default="zero", help="zero | random | PATH.onnx | PATH.pt (default: zero)")
-        parser.add_argument("--randomization", choices=RANDOMIZATION_CHOICES, default="all",
-                            help="which randomization groups are on (the paper's ablations; default: all)")
-        parser.add_argument("--object", choices=["block", "prism"], default="block")
-        parser.add_argument("--nearby-goals", type=float, default=None, metavar="ANGLE",
-                            help="score the nearby-goal training curriculum instead of the paper's goals: each goal "
-                                 "is the object turned by ANGLE rad (default: the paper's face-aligned goals)")
-        parser.add_argument("--trials", type=int, default=100, help="number of trials (default 100)")
-        parser.add_argument("--seed", type=int, default=0)
+        add_trial_arguments(parser)
         parser.add_argument("--envs", type=int, default=None, help="parallel environments (default: min(trials, 32))")
         parser.add_argument("--threads", type=int, default=None, help="physics threads (default: all cores)")
-        parser.add_argument("--json", default=None, help="also write the result to this JSON file")
-        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def main(self, args) -> int:
-        from ..env import load_env_config
-        from ..evaluate import run_evaluation, write_json
+        from ..evaluate import run_evaluation
 
-        if args.trials < 1:
-            raise ValueError(f"--trials must be at least 1, got {args.trials}")
-        nearby = None if args.nearby_goals is None else {"task": {"goal_mode": "nearby", "nearby_goal_angle": args.nearby_goals}}
-        config = load_env_config(args.object, args.randomization, nearby)
+        config = trial_config(args)
         result = run_evaluation(args.policy, config, args.trials, args.seed, args.envs, args.threads, not args.no_progress)
-        result.randomization = args.randomization
-        result.goals = config.task.goal_mode if nearby is None else f"nearby {args.nearby_goals:g} rad"
-        print(f"policy {args.policy}, {args.object}, randomization {args.randomization}, goals {result.goals}, "
-              f"seed {args.seed}")
-        print(f"consecutive successes: {result.table_row()}")
-        print(result.summary())
-        if args.json:
-            write_json(result, args.json)
-            print(f"wrote {args.json}")
+        report(result, config, args)
         return 0
