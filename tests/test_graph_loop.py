@@ -44,6 +44,17 @@ def test_switches_change_what_the_policy_sees_and_what_reaches_the_hand(untraine
     assert unfiltered.rate_limited == 0
 
 
+def test_a_fingertip_marker_lost_past_the_hold_time_stops_the_policy_as_in_the_graph(untrained_policy):
+    loop = GraphLoop(str(untrained_policy), short_trials(), LoopOptions(marker_dropout=0.0))
+    loop.hand.reset()
+    assert loop._observe() is not None
+    loop.fitter.fingertip_ids[0] = 999_999  # FF's marker is no longer reported
+    steps_in_hold = int(LoopOptions().fingertip_hold_time / loop.hand.control_period)
+    held = [loop._next_control_step() for _ in range(steps_in_hold)]
+    assert all(observed is not None for observed in held)
+    assert loop._next_control_step() is None  # no fingertips published: the policy node does not act
+
+
 def test_the_command_prints_the_row_and_writes_json(tmp_path, untrained_policy):
     out = tmp_path / "r.json"
     result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "graph-loop", "--policy", str(untrained_policy),

@@ -158,6 +158,23 @@ def test_marker_frame_refuses_inconsistent_sizes_and_duplicate_ids():
         mocap.MarkerFrame(np.array([1, 2]), np.zeros((3, 3)), np.ones(2))
 
 
+def test_fingertip_hold_keeps_a_lost_marker_for_the_hold_time_then_withholds_the_set():
+    hold = mocap.FingertipHold(0.5)
+    tips = np.arange(15.0).reshape(5, 3)
+    all_seen = np.ones(5, bool)
+    assert not hold.update(tips, all_seen, 0.0).any()
+    ff_lost = all_seen.copy()
+    ff_lost[0] = False
+    moved = tips + 1.0
+    assert not hold.update(moved, ff_lost, 0.4).any()
+    np.testing.assert_array_equal(hold.positions[0], tips[0])  # FF held at its last seen position
+    np.testing.assert_array_equal(hold.positions[1:], moved[1:])
+    np.testing.assert_array_equal(hold.update(moved, ff_lost, 0.6), [True, False, False, False, False])
+    assert not hold.update(moved, all_seen, 0.7).any()  # seen again: published again
+    never_seen = mocap.FingertipHold(0.5)
+    assert never_seen.update(tips, ff_lost, 0.0)[0]  # a marker never seen has no position to hold
+
+
 # --- the marker message ---------------------------------------------------------------------------------
 
 def test_marker_cloud_round_trip_and_malformed_clouds():

@@ -42,6 +42,7 @@ class LoopOptions:
     marker_dropout: float = 0.02  # the sim node's default
     min_markers: int = 3  # the PhaseSpace node's defaults
     max_residual: float = 0.01  # m
+    fingertip_hold_time: float = 0.5  # s
 
     @classmethod
     def evaluate_like(cls) -> "LoopOptions":
@@ -64,25 +65,24 @@ class GraphLoop:
         self.safety = SafetyFilter(options.max_joint_speed, period)
         self.steps = 0
         self.rate_limited = 0  # commands the safety filter slowed down
-        self._fingertips: np.ndarray | None = None  # the last fingertip positions seen (markers may be lost)
+        self.fingertips = mocap.FingertipHold(options.fingertip_hold_time)  # held across trials, as the node's
 
     def _observe(self):
-        """(fingertips, position, quat) as the policy node would receive them, or None (no pose published)."""
+        """(fingertips, position, quat) as the policy node would receive them, or None when the PhaseSpace node
+        would publish no new pose or fingertips (so the policy does not act)."""
         m = self.hand.measure()
         if not self.options.mocap:
             return m.fingertips, m.object_position, m.object_quat
         frame = mocap.markers_from_world(m.object_markers, m.fingertips, self.calibration, self.marker_rng,
                                          self.config.randomization.observation_noise.marker_noise,
                                          self.options.marker_dropout)
-        tips, seen = self.fitter.fingertips(frame)
-        if self._fingertips is None:
-            self._fingertips = m.fingertips.copy()
-        self._fingertips[seen] = tips[seen]
+        if self.fingertips.update(*self.fitter.fingertips(frame), self.steps * self.hand.control_period).any():
+            return None
         try:
             pose = self.fitter.object_pose(frame)
         except mocap.PoseFitError:
             return None
-        return self._fingertips.copy(), pose.position, pose.quat
+        return self.fingertips.positions.copy(), pose.position, pose.quat
 
     def _next_control_step(self):
         while not self.hand.step():
@@ -97,7 +97,6 @@ class GraphLoop:
         """One trial from a fresh reset to its end: (consecutive successes, how it ended)."""
         hand, runner, tracker = self.hand, self.runner, self.tracker
         hand.reset()
-        self._fingertips = None
         observed = self._observe()
         waited = 0
         while observed is None:  # a trial starts on the first fitted pose, as the trial manager's does

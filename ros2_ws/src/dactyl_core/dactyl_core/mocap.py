@@ -228,6 +228,22 @@ class MarkerFitter:
         return positions, found
 
 
+class FingertipHold:
+    """The fingertips to publish: a marker momentarily unseen keeps its last position for `hold_time` s (LEDs
+    flicker as fingers turn); past that the set is withheld, so the policy stops rather than act on a guess."""
+
+    def __init__(self, hold_time: float):
+        self.hold_time = hold_time
+        self.positions = np.full((NUM_FINGERTIPS, 3), np.nan)
+        self.times = np.full(NUM_FINGERTIPS, -np.inf)
+
+    def update(self, positions: np.ndarray, seen: np.ndarray, now: float) -> np.ndarray:
+        """Take this frame's (5, 3) `positions` where `seen`; return the mask of fingertips unseen too long."""
+        self.positions[seen] = positions[seen]
+        self.times[seen] = now
+        return now - self.times > self.hold_time
+
+
 def simulate_markers(scene, data, calibration: MocapCalibration, rng: np.random.Generator,
                      noise_std: float = 0.003, dropout_probability: float = 0.0) -> MarkerFrame:
     """What PhaseSpace would report for a MuJoCo state: every LED, noisy, some not seen.

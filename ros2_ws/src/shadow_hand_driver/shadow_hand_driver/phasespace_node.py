@@ -73,8 +73,7 @@ class PhaseSpaceNode(SafeLifecycleNode):
         self.lock = threading.Lock()  # frames arrive from the executor (topic) or the OWL thread
         self.fitter: mocap.MarkerFitter | None = None
         self.active = False
-        self.tips = np.full((mocap.NUM_FINGERTIPS, 3), np.nan)
-        self.tip_times = np.full(mocap.NUM_FINGERTIPS, -np.inf)
+        self.fingertips = mocap.FingertipHold(p.fingertip_hold_time)
         self.counts = {"frames": 0, "poses": 0, "refused_fits": 0, "bad_frames": 0, "fingertip_sets": 0}
         self.last_residual_mm = float("nan")
         self.problem = "unconfigured: call configure then activate"
@@ -251,10 +250,7 @@ class PhaseSpaceNode(SafeLifecycleNode):
 
     def publish_fingertips(self, frame: mocap.MarkerFrame, header: Header) -> None:
         now = stamp_to_seconds(header.stamp)
-        positions, seen = self.fitter.fingertips(frame)
-        self.tips[seen] = positions[seen]
-        self.tip_times[seen] = now
-        stale = now - self.tip_times > self.params.fingertip_hold_time
+        stale = self.fingertips.update(*self.fitter.fingertips(frame), now)
         if stale.any():
             missing = [f.upper() for f, s in zip(("ff", "mf", "rf", "lf", "th"), stale) if s]
             self.problem = (f"fingertips not published: markers of {missing} unseen for more than "
@@ -264,7 +260,7 @@ class PhaseSpaceNode(SafeLifecycleNode):
         self.counts["fingertip_sets"] += 1
         identity = Quaternion(w=1.0)
         self.tips_publisher.publish(PoseArray(header=header, poses=[
-            Pose(position=Point(x=float(x), y=float(y), z=float(z)), orientation=identity) for x, y, z in self.tips]))
+            Pose(position=Point(x=float(x), y=float(y), z=float(z)), orientation=identity) for x, y, z in self.fingertips.positions]))
 
     def publish_diagnostics(self) -> None:
         with self.lock:
