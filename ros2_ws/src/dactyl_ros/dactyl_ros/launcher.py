@@ -118,21 +118,14 @@ def run_up(arguments: dict[str, str], run_dir: Path, record: Path | None, json_o
     """Start the graph, follow K trials, print the Table-3 row; returns the exit code."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from std_msgs.msg import String
-    from tqdm import tqdm
 
-    from dactyl_core import graph, interfaces
-    from dactyl_core.evaluate import EvaluationResult, write_json
-
-    from . import qos
-    from .recorder import McapRecorder
+    from dactyl_core import graph
 
     values = graph.validate_arguments(arguments)
     nodes = graph.resolve(values)
-    trials = int(values["trials"])
     processes = GraphProcesses(nodes, run_dir)
     print(f"dactyl up: hand:={values['hand']} pose_source:={values['pose_source']} policy:={values['policy']} "
-          f"use_sim_time:={str(values['hand'] == 'sim').lower()}; {trials or 'unlimited'} trials")
+          f"use_sim_time:={str(values['hand'] == 'sim').lower()}; {int(values['trials']) or 'unlimited'} trials")
     print(f"nodes: {', '.join(n.spec.name for n in nodes)}; logs in {run_dir}/")
 
     context = rclpy.Context()
@@ -141,14 +134,32 @@ def run_up(arguments: dict[str, str], run_dir: Path, record: Path | None, json_o
     monitor = rclpy.create_node("dactyl_up", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(monitor)
-    others = graph_nodes_already_running(monitor, executor, {n.spec.name for n in nodes})
-    if others:
-        print(f"dactyl up: another graph is running on ROS domain {domain_id} (nodes {', '.join(others)}); two "
-              "graphs on one domain read each other's messages and reset each other's simulator. Stop it, or "
-              f"start this one on its own domain: ROS_DOMAIN_ID={domain_id + 1} dactyl up ...", file=sys.stderr)
+    try:
+        others = graph_nodes_already_running(monitor, executor, {n.spec.name for n in nodes})
+        if others:
+            print(f"dactyl up: another graph is running on ROS domain {domain_id} (nodes {', '.join(others)}); two "
+                  "graphs on one domain read each other's messages and reset each other's simulator. Stop it, or "
+                  f"start this one on its own domain: ROS_DOMAIN_ID={domain_id + 1} dactyl up ...", file=sys.stderr)
+            return 2
+        return _follow_trials(monitor, executor, processes, values, record, json_out, timeout, progress)
+    finally:
         monitor.destroy_node()
         context.try_shutdown()
-        return 2
+
+
+def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, record: Path | None,
+                   json_out: Path | None, timeout: float, progress: bool) -> int:
+    """Start the node processes, record and count trials until the trial manager says complete, stop them."""
+    from std_msgs.msg import String
+    from tqdm import tqdm
+
+    from dactyl_core import interfaces
+    from dactyl_core.evaluate import EvaluationResult, write_json
+
+    from . import qos
+    from .recorder import McapRecorder
+
+    trials = int(values["trials"])
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the nodes too, as Ctrl-C does
     recorder = McapRecorder(monitor, record) if record else None
     latest: dict = {}
@@ -195,8 +206,6 @@ def run_up(arguments: dict[str, str], run_dir: Path, record: Path | None, json_o
             for _ in range(5):  # messages still in flight
                 executor.spin_once(timeout_sec=0.02)
             recorder.close()
-        monitor.destroy_node()
-        context.try_shutdown()
         signal.signal(signal.SIGTERM, previous_sigterm)
 
     wall = time.monotonic() - started
