@@ -154,7 +154,6 @@ def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, r
     from tqdm import tqdm
 
     from dactyl_core import interfaces
-    from dactyl_core.evaluate import EvaluationResult, write_json
 
     from . import qos
     from .recorder import McapRecorder
@@ -208,24 +207,31 @@ def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, r
             recorder.close()
         signal.signal(signal.SIGTERM, previous_sigterm)
 
-    wall = time.monotonic() - started
-    if latest.get("trials"):
-        result = EvaluationResult(latest["trials"], latest["reasons"], policy=latest["policy"],
-                                  randomization=latest["randomization"], object=latest["object"], seed=latest["seed"],
-                                  goals=latest.get("goals", ""), env_steps=latest["env_steps"],
-                                  extra={"graph": values, "wall_seconds": round(wall, 1),
-                                         "mcap": str(record) if record else None, "complete": bool(latest.get("complete"))})
-        print(f"consecutive successes ({len(result.trials)} trials, hand {values['hand']}, pose from "
-              f"{values['pose_source']}, goals {result.goals}): {result.table_row()}")
-        print(result.summary())
-        if json_out:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            write_json(result, json_out)
-            print(f"wrote {json_out}")
-    else:
+    if not report_trials(latest, values, time.monotonic() - started, record, json_out):
         print("dactyl up: no trial finished", file=sys.stderr)
         status = status or 1
     if recorder is not None:
         print(f"recorded {recorder.total} messages on {len(recorder.counts)} topics to {record} "
               "(open it in Foxglove)")
     return status
+
+
+def report_trials(latest: dict, values: dict, wall: float, record: Path | None, json_out: Path | None) -> bool:
+    """Print the trial manager's last results as the Table-3 row (and write them as JSON); False if none."""
+    from dactyl_core.evaluate import EvaluationResult, write_json
+
+    if not latest.get("trials"):
+        return False
+    result = EvaluationResult(latest["trials"], latest["reasons"], policy=latest["policy"],
+                              randomization=latest["randomization"], object=latest["object"], seed=latest["seed"],
+                              goals=latest.get("goals", ""), env_steps=latest["env_steps"],
+                              extra={"graph": values, "wall_seconds": round(wall, 1),
+                                     "mcap": str(record) if record else None, "complete": bool(latest.get("complete"))})
+    print(f"consecutive successes ({len(result.trials)} trials, hand {values['hand']}, pose from "
+          f"{values['pose_source']}, goals {result.goals}): {result.table_row()}")
+    print(result.summary())
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(result, json_out)
+        print(f"wrote {json_out}")
+    return True
