@@ -71,3 +71,34 @@ def test_the_evaluate_command_refuses_bad_input(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "greedy", "--trials", "1"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown policy 'greedy'" in bad.stderr
+
+
+def test_a_video_films_environment_zero_for_the_asked_trials_in_real_time(tmp_path):
+    import cv2
+
+    from dactyl_core.video import END_CARD_SECONDS, TrialVideo
+
+    config = short_config()
+    env = DactylEnv(config, num_envs=2, seed=3, num_threads=1)
+    path = tmp_path / "trials.mp4"
+    video = TrialVideo(env, path, trials=2, size=(120, 160))
+    try:
+        result = evaluate(RandomPolicy(2, config.actions, seed=1), env, trials=6, progress=False, video=video)
+    finally:
+        video.close()
+    assert not video.recording  # environment 0 finished its 2 trials among the 6
+    end_cards = 2 * round(END_CARD_SECONDS * video.fps)
+    assert end_cards < video.frames < result.env_steps // 2 + end_cards  # stopped filming after its 2 trials
+    capture = cv2.VideoCapture(str(path))
+    assert capture.get(cv2.CAP_PROP_FPS) == 12.5  # one frame per 80 ms control step: real time
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == video.frames and frames[0].shape == (120, 160, 3)
+    assert np.abs(frames[0].astype(int) - frames[20].astype(int)).mean() > 1  # the random policy moves the hand
+    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--trials", "1", "--video",
+                          str(tmp_path / "v.mp4"), "--video-trials", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "video trials must be at least 1" in bad.stderr

@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import task
 from .env import DactylEnv, EnvConfig
 from .policies import Policy
+
+if TYPE_CHECKING:
+    from .video import TrialVideo
 
 
 @dataclass
@@ -65,13 +69,16 @@ class EvaluationResult:
                 f"simulations; {self.env_steps} control steps")
 
 
-def evaluate(policy: Policy, env: DactylEnv, trials: int, progress: bool = True, max_steps: int | None = None) -> EvaluationResult:
-    """Run `trials` trials of `policy` in `env` (which it resets)."""
+def evaluate(policy: Policy, env: DactylEnv, trials: int, progress: bool = True, max_steps: int | None = None,
+             video: TrialVideo | None = None) -> EvaluationResult:
+    """Run `trials` trials of `policy` in `env` (which it resets); `video` records environment 0's."""
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}")
     n = env.num_envs
     observations = env.reset()
     policy.reset(None)
+    if video is not None:
+        video.record(None, 0)
     slot = np.full(n, -1)  # the trial each environment is running, -1 once it is past the K-th
     started = min(n, trials)
     slot[:started] = np.arange(started)
@@ -97,6 +104,8 @@ def evaluate(policy: Policy, env: DactylEnv, trials: int, progress: bool = True,
                     started += 1
                 else:
                     slot[i] = -1
+        if video is not None:
+            video.record(step, int(slot[0]))
     bar.close()
     ordered = [results[k] for k in range(trials)]
     return EvaluationResult([r[0] for r in ordered], [r[1] for r in ordered], env_steps=steps * n)
@@ -109,16 +118,22 @@ def _progress(total: int, enabled: bool):
 
 
 def run_evaluation(policy_spec: str, config: EnvConfig, trials: int, seed: int, num_envs: int | None = None,
-                   num_threads: int | None = None, progress: bool = True) -> EvaluationResult:
-    """Build the environment and the policy, evaluate, and label the result."""
+                   num_threads: int | None = None, progress: bool = True, video_path: str | None = None,
+                   video_trials: int = 3) -> EvaluationResult:
+    """Build the environment and the policy, evaluate, and label the result (and film it, with `video_path`)."""
     from .policies import make_policy
+    from .video import TrialVideo
 
     num_envs = num_envs or min(trials, 32)
     env = DactylEnv(config, num_envs=num_envs, seed=seed, num_threads=num_threads)
+    video = None
     try:
         policy = make_policy(policy_spec, num_envs, config.actions, env.scene.control_period, seed=seed + 1)
-        result = evaluate(policy, env, trials, progress=progress)
+        video = TrialVideo(env, video_path, video_trials) if video_path else None
+        result = evaluate(policy, env, trials, progress=progress, video=video)
     finally:
+        if video is not None:
+            video.close()
         env.close()
     result.policy, result.object, result.seed = policy_spec, config.scene.object, seed
     return result

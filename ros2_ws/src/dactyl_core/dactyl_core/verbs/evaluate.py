@@ -50,11 +50,18 @@ class EvaluateVerb(Verb):
         add_trial_arguments(parser)
         parser.add_argument("--envs", type=int, default=None, help="parallel environments (default: min(trials, 32))")
         parser.add_argument("--threads", type=int, default=None, help="physics threads (default: all cores)")
+        parser.add_argument("--video", default=None, metavar="FILE.mp4",
+                            help="film environment 0's trials (real time, goal shown beside the hand); with "
+                                 "--envs 1 these are the first trials")
+        parser.add_argument("--video-trials", type=int, default=3, help="trials to film (default 3)")
 
     def main(self, args) -> int:
         from ..evaluate import run_evaluation
 
         config = trial_config(args)
-        result = run_evaluation(args.policy, config, args.trials, args.seed, args.envs, args.threads, not args.no_progress)
+        result = run_evaluation(args.policy, config, args.trials, args.seed, args.envs, args.threads, not args.no_progress,
+                                args.video, args.video_trials)
         report(result, config, args)
+        if args.video:
+            print(f"wrote {args.video}")
         return 0
