@@ -14,5 +14,6 @@ setup(
                                   "bench-train = dactyl_training.verbs.bench_train:BenchTrainVerb",
                                   "train-vision = dactyl_training.verbs.train_vision:TrainVisionVerb",
                                   "export-vision = dactyl_training.verbs.vision_model:ExportVisionVerb",
-                                  "eval-vision = dactyl_training.verbs.vision_model:EvalVisionVerb"]},
+                                  "eval-vision = dactyl_training.verbs.vision_model:EvalVisionVerb",
+                                  "plot-training = dactyl_training.verbs.plot_training:PlotTrainingVerb"]},
 )

@@ -19,8 +19,8 @@ END_CARD_SECONDS = 1.0  # the last frame of a trial stays this long, captioned w
 
 
 class TrialVideo:
-    """Renders environment 0 of `env` after every step until it has finished `trials` trials (the first
-    `trials` of an evaluation when it runs one environment; every environment-th or so with more)."""
+    """Renders environment 0 of `env` after every step until it has finished `trials` trials: with one
+    environment the evaluation's first trials, with N about every N-th."""
 
     def __init__(self, env: DactylEnv, path: str | Path, trials: int = 3, size: tuple[int, int] = (360, 480)):
         if trials < 1:

@@ -1,0 +1,62 @@
+"""`dactyl plot-training`: a run's progress.jsonl as one PNG of training curves."""
+import gzip
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+
+from dactyl_training.plot import load_progress, plot_training, rolling_mean
+
+
+def write_progress(path, iterations=30):
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(1, iterations + 1):
+        record = {"iteration": i, "env_steps": 2048 * i, "wall_time": 2.0 * i, "loss/entropy": 48.0 - i * 0.1,
+                  "perf/env_steps_per_s": 1000 + rng.normal(0, 50)}
+        if i % 3:  # some iterations finish no trial and carry no episode statistics
+            record.update({"episode/count": 2.0, "episode/successes": i / 10, "episode/drop_fraction": 0.5})
+        if i > 10:
+            record["curriculum/goal_angle"] = 0.6
+        lines.append(json.dumps(record))
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def test_rolling_mean_weights_by_trials_and_skips_iterations_without_any():
+    values = np.array([1.0, np.nan, 3.0, 5.0])
+    counts = np.array([1.0, 0.0, 3.0, 0.0])
+    np.testing.assert_allclose(rolling_mean(values, counts, 2), [1.0, 1.0, 3.0, 3.0])
+    np.testing.assert_allclose(rolling_mean(values, counts, 3), [1.0, 1.0, (1 + 9) / 4, 3.0])
+    assert np.isnan(rolling_mean(np.array([np.nan]), np.array([0.0]), 5)[0])
+
+
+def test_progress_loads_from_a_run_directory_or_a_gzipped_file_and_plots(tmp_path):
+    write_progress(tmp_path / "progress.jsonl")
+    write_progress(tmp_path / "copy.jsonl.gz")
+    plain, zipped = load_progress(tmp_path), load_progress(tmp_path / "copy.jsonl.gz")
+    assert plain.keys() == zipped.keys() and len(plain["iteration"]) == 30
+    assert np.isnan(plain["episode/successes"][2]) and np.isnan(plain["curriculum/goal_angle"][0])
+    out = plot_training(plain, tmp_path / "curves.png", "test run", window=5)
+    image = cv2.imread(str(out))
+    assert image is not None and image.shape[0] > 300 and image.std() > 10  # a drawn figure, not a blank
+
+
+def test_the_command_writes_the_png_and_refuses_what_is_not_a_run(tmp_path):
+    write_progress(tmp_path / "progress.jsonl")
+    result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "plot-training", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "30 iterations" in result.stdout and (tmp_path / "training.png").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "plot-training", str(empty)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "has no progress.jsonl" in bad.stderr and "Traceback" not in bad.stderr
+    (empty / "progress.jsonl").write_text("")
+    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "plot-training", str(empty)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "has no iterations yet" in bad.stderr

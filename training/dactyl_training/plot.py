@@ -1,0 +1,93 @@
+"""Training curves from a run's `progress.jsonl` (one JSON line per PPO iteration) as one PNG, for people
+who would rather look than read TensorBoard's scalars: what the policy achieves, what the curriculum asks,
+and how the optimisation and the machine behaved, all against env steps."""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+
+PROGRESS_NAMES = ("progress.jsonl", "progress.jsonl.gz")
+
+
+def find_progress(path: str | Path) -> Path:
+    """The progress file itself, or the one in a run (or checkpoint) directory."""
+    path = Path(path)
+    if path.is_dir():
+        for name in PROGRESS_NAMES:
+            if (path / name).is_file():
+                return path / name
+        raise FileNotFoundError(f"{path} has no {' or '.join(PROGRESS_NAMES)} (is it a `dactyl train --out` directory?)")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return path
+
+
+def load_progress(path: str | Path) -> dict[str, np.ndarray]:
+    """Every key of the iteration records as an array over iterations (NaN where an iteration lacks it)."""
+    path = find_progress(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    if not records:
+        raise ValueError(f"{path} has no iterations yet")
+    keys = sorted({k for r in records for k in r})
+    return {k: np.array([r.get(k, np.nan) for r in records], dtype=float) for k in keys}
+
+
+def rolling_mean(values: np.ndarray, weights: np.ndarray, window: int) -> np.ndarray:
+    """The `weights`-weighted mean of each iteration's last `window` values (for per-trial statistics the
+    weights are the trials each iteration finished, so one that finished none adds nothing)."""
+    values = np.nan_to_num(values) * weights
+    kernel = np.ones(window)
+    total = np.convolve(values, kernel)[: len(values)]
+    weight = np.convolve(weights, kernel)[: len(weights)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / weight, np.nan)
+
+
+def plot_training(progress: dict[str, np.ndarray], out: str | Path, title: str = "", window: int = 100) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = progress["env_steps"] / 1e6
+    counts = np.nan_to_num(progress.get("episode/count", np.zeros_like(steps)))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
+    ax = axes[0, 0]
+    ax.plot(steps, rolling_mean(progress.get("episode/successes", np.full_like(steps, np.nan)), counts, window),
+            color="tab:blue")
+    ax.set_ylabel(f"successes per finished trial\n(mean over {window} iterations)", color="tab:blue")
+    if "curriculum/goal_angle" in progress:
+        twin = ax.twinx()
+        twin.plot(steps, progress["curriculum/goal_angle"], color="tab:orange", drawstyle="steps-post")
+        twin.set_ylabel("curriculum goal angle (rad)", color="tab:orange")
+    ax = axes[0, 1]
+    ax.plot(steps, rolling_mean(progress.get("episode/drop_fraction", np.full_like(steps, np.nan)), counts, window),
+            color="tab:red")
+    ax.set_ylabel("drop fraction of finished trials")
+    ax.set_ylim(0, 1)
+    ax = axes[1, 0]
+    ax.plot(steps, progress["loss/entropy"], color="tab:green", linewidth=0.8)
+    ax.set_ylabel("policy entropy (nats, 20 actuators)")
+    ax = axes[1, 1]
+    rate = progress["perf/env_steps_per_s"]
+    ax.plot(steps, rate, color="lightgray", linewidth=0.5)
+    ax.plot(steps, rolling_mean(rate, np.ones_like(rate), window), color="black", linewidth=1)
+    ax.set_ylabel(f"env steps/s (and its mean over {window} iterations)")
+    for ax in axes[1]:
+        ax.set_xlabel("env steps (millions)")
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+    hours = progress["wall_time"][-1] / 3600  # the checkpoint's clock: iterations only, across resumes
+    fig.suptitle(f"{title}{': ' if title else ''}{int(progress['iteration'][-1])} iterations, "
+                 f"{progress['env_steps'][-1] / 1e6:.1f} M env steps, {hours:.1f} h of iterations")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
