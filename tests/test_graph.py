@@ -6,6 +6,7 @@ launch does, so the test compares what `ros2 launch` would start with what `dact
 """
 import importlib.util
 import itertools
+import json
 import sys
 import types
 from pathlib import Path
@@ -148,3 +149,21 @@ def test_node_modules_and_console_scripts_exist():
             continue  # the vision node comes with the vision work
         assert importlib.util.find_spec(spec.module) is not None, spec.module
         assert (spec.module, spec.executable) in scripts, f"{spec.package}: console script {spec.executable}"
+
+
+def test_up_reports_the_trial_managers_results_as_evaluate_does(tmp_path, capsys):
+    from dactyl_ros.launcher import report_trials
+
+    assert not report_trials({}, {}, 1.0, None, None)  # nothing finished: nothing to report
+    latest = {"trials": [3, 0, 5], "reasons": ["timed_out", "dropped", "timed_out"], "policy": "p.onnx",
+              "randomization": "all", "object": "block", "seed": 1, "goals": "nearby 0.7 rad", "env_steps": 900,
+              "complete": True}
+    values = {"hand": "sim", "pose_source": "vision"}
+    out = tmp_path / "up.json"
+    assert report_trials(latest, values, 12.34, tmp_path / "a.mcap", out)
+    printed = capsys.readouterr().out
+    assert "consecutive successes (3 trials, hand sim, pose from vision, goals nearby 0.7 rad): 2.7 +- 2.1" in printed
+    assert "1 drops, 2 timeouts" in printed
+    data = json.loads(out.read_text())
+    assert data["trials"] == [3, 0, 5] and data["seed"] == 1 and data["drops"] == 1
+    assert data["extra"] == {"graph": values, "wall_seconds": 12.3, "mcap": str(tmp_path / "a.mcap"), "complete": True}
