@@ -122,14 +122,16 @@ def run_evaluation(policy_spec: str, config: EnvConfig, trials: int, seed: int, 
                    video_trials: int = 3) -> EvaluationResult:
     """Build the environment and the policy, evaluate, and label the result (and film it, with `video_path`)."""
     from .policies import make_policy
-    from .video import TrialVideo
 
     num_envs = num_envs or min(trials, 32)
     env = DactylEnv(config, num_envs=num_envs, seed=seed, num_threads=num_threads)
     video = None
     try:
         policy = make_policy(policy_spec, num_envs, config.actions, env.scene.control_period, seed=seed + 1)
-        video = TrialVideo(env, video_path, video_trials) if video_path else None
+        if video_path:  # rendering (OpenGL, OpenCV) is loaded only when a video is asked for
+            from .video import TrialVideo
+
+            video = TrialVideo(env, video_path, video_trials)
         result = evaluate(policy, env, trials, progress=progress, video=video)
     finally:
         if video is not None:
