@@ -10,10 +10,10 @@ import numpy as np
 from dactyl_training.plot import load_progress, plot_training, rolling_mean
 
 
-def write_progress(path, iterations=30):
+def write_progress(path, iterations=30, first=1):
     rng = np.random.default_rng(0)
     lines = []
-    for i in range(1, iterations + 1):
+    for i in range(first, first + iterations):
         record = {"iteration": i, "env_steps": 2048 * i, "wall_time": 2.0 * i, "loss/entropy": 48.0 - i * 0.1,
                   "perf/env_steps_per_s": 1000 + rng.normal(0, 50)}
         if i % 3:  # some iterations finish no trial and carry no episode statistics
@@ -45,12 +45,25 @@ def test_progress_loads_from_a_run_directory_or_a_gzipped_file_and_plots(tmp_pat
     assert image is not None and image.shape[0] > 300 and image.std() > 10  # a drawn figure, not a blank
 
 
+def test_a_resumed_checkpoint_directory_reads_the_archive_then_the_log_and_a_repeated_iteration_once(tmp_path):
+    """`models/checkpoints/...` holds the whole log as progress.jsonl.gz; a run resumed there appends to
+    progress.jsonl, and after a crash repeats the iterations since its last checkpoint (here 28-30)."""
+    write_progress(tmp_path / "progress.jsonl.gz", iterations=30)
+    write_progress(tmp_path / "progress.jsonl", iterations=10, first=28)
+    with open(tmp_path / "progress.jsonl") as f:
+        repeated = json.loads(f.readline())
+    progress = load_progress(tmp_path)
+    np.testing.assert_array_equal(progress["iteration"], np.arange(1, 38))
+    assert progress["env_steps"][27] == repeated["env_steps"] and progress["wall_time"][-1] == 2.0 * 37
+    assert progress["perf/env_steps_per_s"][27] == repeated["perf/env_steps_per_s"]  # the later record of 28
+
+
 def test_the_command_writes_the_png_and_refuses_what_is_not_a_run(tmp_path):
     write_progress(tmp_path / "progress.jsonl")
     result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "plot-training", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "30 iterations" in result.stdout and (tmp_path / "training.png").is_file()
+    assert "30 iterations (to 61,440 env steps)" in result.stdout and (tmp_path / "training.png").is_file()
     empty = tmp_path / "empty"
     empty.mkdir()
     bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "plot-training", str(empty)],

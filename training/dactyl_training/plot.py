@@ -9,30 +9,41 @@ from pathlib import Path
 
 import numpy as np
 
-PROGRESS_NAMES = ("progress.jsonl", "progress.jsonl.gz")
+ARCHIVE_NAME, LOG_NAME = "progress.jsonl.gz", "progress.jsonl"
 
 
-def find_progress(path: str | Path) -> Path:
-    """The progress file itself, or the one in a run (or checkpoint) directory."""
+def progress_files(path: str | Path) -> list[Path]:
+    """The progress file itself, or a run (or checkpoint) directory's history oldest first: the archived
+    `progress.jsonl.gz` (a committed checkpoint's whole log) and the `progress.jsonl` that a resumed run
+    appends to, whichever of the two are there."""
     path = Path(path)
     if path.is_dir():
-        for name in PROGRESS_NAMES:
-            if (path / name).is_file():
-                return path / name
-        raise FileNotFoundError(f"{path} has no {' or '.join(PROGRESS_NAMES)} (is it a `dactyl train --out` directory?)")
+        files = [path / name for name in (ARCHIVE_NAME, LOG_NAME) if (path / name).is_file()]
+        if not files:
+            raise FileNotFoundError(f"{path} has no {LOG_NAME} or {ARCHIVE_NAME} (is it a `dactyl train --out` directory?)")
+        return files
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    return path
+    return [path]
 
 
 def load_progress(path: str | Path) -> dict[str, np.ndarray]:
-    """Every key of the iteration records as an array over iterations (NaN where an iteration lacks it)."""
-    path = find_progress(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    if not records:
-        raise ValueError(f"{path} has no iterations yet")
+    """Every key of the iteration records as an array over iterations (NaN where an iteration lacks it).
+
+    An iteration logged twice (a run resumed from a checkpoint older than its log's end repeats the
+    iterations after it) keeps its later record, the one the checkpoint's history continues from."""
+    files = progress_files(path)
+    by_iteration: dict[int, dict] = {}
+    for file in files:
+        opener = gzip.open if file.suffix == ".gz" else open
+        with opener(file, "rt") as f:
+            for line in f:
+                if line.strip():
+                    record = json.loads(line)
+                    by_iteration[record["iteration"]] = record
+    if not by_iteration:
+        raise ValueError(f"{' and '.join(map(str, files))} {'have' if len(files) > 1 else 'has'} no iterations yet")
+    records = [by_iteration[i] for i in sorted(by_iteration)]
     keys = sorted({k for r in records for k in r})
     return {k: np.array([r.get(k, np.nan) for r in records], dtype=float) for k in keys}
 

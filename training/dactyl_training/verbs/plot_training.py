@@ -14,13 +14,13 @@ class PlotTrainingVerb(Verb):
     def main(self, args) -> int:
         from pathlib import Path
 
-        from ..plot import find_progress, load_progress, plot_training
+        from ..plot import load_progress, plot_training
 
         if args.window < 1:
             raise ValueError(f"--window must be at least 1, got {args.window}")
-        source = find_progress(args.run)
-        out = Path(args.out) if args.out else source.parent / "training.png"
-        progress = load_progress(source)
-        plot_training(progress, out, args.title if args.title is not None else source.parent.name, args.window)
-        print(f"{len(progress['iteration'])} iterations from {source}; wrote {out}")
+        progress = load_progress(args.run)  # refuses a path without a progress log, with the reason
+        run_dir = Path(args.run) if Path(args.run).is_dir() else Path(args.run).parent
+        out = Path(args.out) if args.out else run_dir / "training.png"
+        plot_training(progress, out, args.title if args.title is not None else run_dir.resolve().name, args.window)
+        print(f"{len(progress['iteration'])} iterations (to {progress['env_steps'][-1]:,.0f} env steps) from {args.run}; wrote {out}")
         return 0
