@@ -16,7 +16,7 @@ from dactyl_core.onnx_models import ModelContractError, OnnxPolicy
 from dactyl_training.checkpoint import CheckpointPolicy, load_policy_for_export, read_checkpoint
 from dactyl_training.config import load_train_config
 from dactyl_training.networks import NetworkConfig, RecurrentTrunk
-from dactyl_training.ppo import Learner, RolloutWorker, build_networks, compute_gae
+from dactyl_training.ppo import Learner, RolloutWorker, build_networks, compute_gae, log_probabilities
 from dactyl_training.train import CHECKPOINT_NAME, Trainer
 
 # Easy: no randomization, and the block counts as dropped 1 cm below where it rests, so a random policy
@@ -59,6 +59,15 @@ def test_gae_matches_a_hand_computed_example():
     # t=2: 3 + 0.9*2.0 - 1.5 = 3.3; t=1: 2 - 1.0 = 1.0; t=0: (1 + 0.9*1.0 - 0.5) + 0.9*0.8*1.0 = 2.12
     np.testing.assert_allclose(advantages[:, 0], [2.12, 1.0, 3.3])
     np.testing.assert_allclose(returns[:, 0], [2.62, 2.0, 4.8])
+
+
+def test_written_out_log_probabilities_match_torch_categorical():
+    logits = torch.randn(4, 3, 20, 11, dtype=torch.float64) * 3
+    actions = torch.randint(0, 11, (4, 3, 20))
+    log_p = log_probabilities(logits)
+    reference = torch.distributions.Categorical(logits=logits)
+    torch.testing.assert_close(log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1), reference.log_prob(actions))
+    torch.testing.assert_close(-(log_p.exp() * log_p).sum(-1), reference.entropy())
 
 
 def test_recurrent_state_is_zeroed_at_episode_starts():
