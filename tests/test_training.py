@@ -16,7 +16,7 @@ from dactyl_core.onnx_models import ModelContractError, OnnxPolicy
 from dactyl_training.checkpoint import CheckpointPolicy, load_policy_for_export, read_checkpoint
 from dactyl_training.config import load_train_config
 from dactyl_training.networks import NetworkConfig, RecurrentTrunk
-from dactyl_training.ppo import Learner, RolloutWorker, build_networks, compute_gae, log_probabilities
+from dactyl_training.ppo import Learner, RolloutWorker, build_networks, compute_gae, log_probabilities, sample_bins
 from dactyl_training.train import CHECKPOINT_NAME, Trainer
 
 # Easy: no randomization, and the block counts as dropped 1 cm below where it rests, so a random policy
@@ -68,6 +68,15 @@ def test_written_out_log_probabilities_match_torch_categorical():
     reference = torch.distributions.Categorical(logits=logits)
     torch.testing.assert_close(log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1), reference.log_prob(actions))
     torch.testing.assert_close(-(log_p.exp() * log_p).sum(-1), reference.entropy())
+
+
+def test_sampled_bins_follow_the_distribution():
+    probabilities = torch.tensor([0.5, 0.0, 0.2, 0.3])
+    log_p = probabilities.log().expand(20_000, 3, 4)
+    bins = sample_bins(log_p, torch.Generator().manual_seed(0))
+    assert bins.shape == (20_000, 3) and bins.dtype == torch.int64
+    frequencies = torch.bincount(bins.flatten(), minlength=4) / bins.numel()
+    torch.testing.assert_close(frequencies, probabilities, atol=0.01, rtol=0)  # 0.01 is ~4 standard errors
 
 
 def test_recurrent_state_is_zeroed_at_episode_starts():
@@ -136,13 +145,13 @@ def test_resume_continues_exactly(tmp_path):
 
 
 def test_curriculum_moves_goals_away_as_they_are_met_and_resumes_at_its_stage(tmp_path):
-    # Goals 0.3 rad away are inside the 0.4 rad success threshold: every step succeeds, every trial ends
-    # after 4 successes, and the first iteration finishes 8 trials, so the first stage (judged on 16
-    # trials) ends at the start of iteration 2. Goals 0.35 rad away are sometimes missed at first.
+    # Goals 0.3 rad away are inside the 0.4 rad success threshold: nearly every step succeeds, every trial
+    # ends after 4 successes, and an iteration (32 steps) finishes 7-8 trials, so the first stage (judged
+    # on 12 trials) ends at the start of iteration 2. Goals 0.35 rad away are sometimes missed at first.
     config = load_train_config({
         **TINY, "env": {**TINY["env"], "overrides": {"task": {"max_successes": 4}}},
         "curriculum": {"enabled": True, "start_angle": 0.3, "end_angle": 0.4, "angle_step": 0.05,
-                       "promote_at": 3.0, "trials": 16}})
+                       "promote_at": 3.0, "trials": 12}})
     trainer = Trainer(config, tmp_path / "a", progress=False)
     task_config = trainer.rollouts.worker.env.config.task
     assert trainer.goal_angle == 0.3 and task_config.goal_mode == "nearby" and task_config.nearby_goal_angle == 0.3
