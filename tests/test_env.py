@@ -112,6 +112,21 @@ def test_nearby_goals_start_and_follow_the_configured_turn_from_the_object():
     assert rotations.distance(quat, env.goal[0]) == pytest.approx(0.7, abs=1e-6)
 
 
+def test_nearby_goals_about_the_trial_axis_keep_turning_the_same_way_after_a_success():
+    env = make_env("none", goal_mode="nearby", nearby_goal_angle=0.7, nearby_goal_axis="trial")
+    env.reset()
+    start = env.physics.qpos[:, env.scene.object_qpos][:, 3:]
+    first_axes, _ = rotations.to_axis_angle(rotations.relative(start, env.goal))
+    np.testing.assert_allclose(first_axes, env.goal_axes, atol=1e-9)
+    assert np.abs(env.goal_axes[0] @ env.goal_axes[1]) < 0.99  # drawn per trial, not one for all
+    env.goal[0] = env.physics.qpos[0, env.scene.object_qpos][3:]  # reached on the next step
+    assert env.step(np.full((4, 20), 5)).goal_reached[0]
+    quat = env.physics.qpos[0, env.scene.object_qpos][3:]
+    axis, angle = rotations.to_axis_angle(rotations.relative(quat, env.goal[0]))
+    assert angle == pytest.approx(0.7, abs=1e-6)
+    np.testing.assert_allclose(axis, env.goal_axes[0], atol=1e-6)
+
+
 def test_goal_timeout_ends_the_trial():
     env = make_env("none", goal_timeout_steps=5)
     env.reset()

@@ -62,6 +62,14 @@ def test_the_evaluate_command_scores_a_nearby_goal_curriculum_stage(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--nearby-goals", "-1", "--trials", "1"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "nearby_goal_angle" in bad.stderr and "Traceback" not in bad.stderr
+    axis = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "zero", "--trials", "2",
+                           "--nearby-goals", "0.5", "--nearby-axis", "trial", "--randomization", "none",
+                           "--no-progress", "--json", str(out)], capture_output=True, text=True)
+    assert axis.returncode == 0, axis.stderr
+    assert json.loads(out.read_text())["goals"] == "nearby 0.5 rad, one axis per trial"
+    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--nearby-axis", "x", "--trials", "1"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--nearby-axis needs --nearby-goals" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_the_evaluate_command_refuses_bad_input(tmp_path):

@@ -1,8 +1,12 @@
 """Task logic on constructed states: goals, success, drops, timeouts, reward, trial bookkeeping."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from dactyl_core import rotations, task
+from dactyl_core.config import ConfigError
+from dactyl_core.env import load_env_config
 
 CONFIG = task.TaskConfig()
 
@@ -34,6 +38,29 @@ def test_nearby_goals_are_the_configured_turn_from_the_object_in_random_directio
     a = task.sample_goals(np.random.default_rng(3), current[:5], face)
     b = task.sample_goals(np.random.default_rng(3), np.tile(rotations.IDENTITY, (5, 1)), face)
     np.testing.assert_array_equal(a, b)
+
+
+def test_nearby_goals_turn_about_the_trial_axis_or_a_world_axis_when_asked():
+    current = task.initial_orientations(np.random.default_rng(1), 200, task.TaskConfig())
+    rng = np.random.default_rng(4)
+    assert task.sample_goal_axes(rng, 200, task.TaskConfig(goal_mode="nearby")) is None  # each goal draws its own
+    assert task.sample_goal_axes(rng, 200, task.TaskConfig(nearby_goal_axis="trial")) is None  # paper's goals
+    assert rng.bit_generator.state == np.random.default_rng(4).bit_generator.state  # and neither drew anything
+    for choice in ("trial", "y"):
+        config = task.TaskConfig(goal_mode="nearby", nearby_goal_angle=0.6, nearby_goal_axis=choice)
+        axes = task.sample_goal_axes(rng, 200, config)
+        np.testing.assert_allclose(np.linalg.norm(axes, axis=1), 1.0)
+        goals = task.sample_goals(rng, current, config, axes)
+        turn_axes, angles = rotations.to_axis_angle(rotations.relative(current, goals))
+        np.testing.assert_allclose(angles, 0.6, atol=1e-9)
+        np.testing.assert_allclose(turn_axes, axes, atol=1e-9)  # the positive way about the given axis
+    np.testing.assert_array_equal(axes, np.tile([0.0, 1.0, 0.0], (200, 1)))
+    assert task.describe_goals(task.TaskConfig()) == "face_aligned"
+    assert task.describe_goals(task.TaskConfig(goal_mode="nearby", nearby_goal_angle=0.7)) == "nearby 0.7 rad"
+    assert task.describe_goals(config) == "nearby 0.6 rad about +y"
+    assert task.describe_goals(replace(config, nearby_goal_axis="trial")) == "nearby 0.6 rad, one axis per trial"
+    with pytest.raises(ConfigError, match="nearby_goal_axis"):
+        load_env_config(overrides={"task": {"nearby_goal_axis": "w"}})
 
 
 def test_success_drop_and_reward():

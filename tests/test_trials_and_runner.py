@@ -60,6 +60,18 @@ def test_nearby_goals_are_drawn_from_the_measured_object():
     assert rotations.distance(tracker.goal, reached) == pytest.approx(0.5)  # from where the object is now
 
 
+def test_nearby_goals_about_the_trial_axis_continue_the_turn_in_the_graph_tracker():
+    config = replace(load_env_config().task, goal_mode="nearby", nearby_goal_angle=0.5, nearby_goal_axis="z")
+    tracker = TrialTracker(config, 0.08, np.random.default_rng(0))
+    start = rotations.from_axis_angle(np.array([0.2, 0.9, -0.4]), 2.0)
+    goal = tracker.start(start)
+    assert tracker.update(0.08, PALM, goal).success
+    for first, second in ((start, goal), (goal, tracker.goal)):
+        axis, angle = rotations.to_axis_angle(rotations.relative(first, second))
+        np.testing.assert_allclose(axis, [0.0, 0.0, 1.0], atol=1e-9)
+        assert angle == pytest.approx(0.5)
+
+
 def test_runner_integrates_actions_within_limits_and_resets_per_trial(untrained_policy):
     config = load_env_config()
     runner = PolicyRunner(OnnxPolicy(untrained_policy, 1, POLICY_LAYOUT, config.actions, 0.08))

@@ -35,7 +35,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 
-from dactyl_core import interfaces
+from dactyl_core import interfaces, task
 from dactyl_core.env import load_env_config
 from dactyl_core.evaluate import EvaluationResult
 from dactyl_core.trials import TrialTracker
@@ -56,6 +56,9 @@ PARAMS = (
     Param("control_period", 0.08, "seconds per control step (goal timeouts count these)", minimum=0.001, read_only=True),
     Param("nearby_goal_angle", 0.0, "rad; 0: the paper's goals; > 0: the training curriculum's goals, each the "
           "object turned by this angle (not the paper's task)", minimum=0.0, read_only=True),
+    Param("nearby_goal_axis", "random", "with nearby goals, what each goal turns the object about: a new random "
+          "axis per goal, one random axis per trial (continuous rotation), or a world axis the positive way",
+          choices=("random", "trial", "x", "y", "z"), read_only=True),
     Param("pose_timeout", 1.0, "seconds without an object pose before it is reported missing", minimum=0.01),
     Param("hand_node", "", "name of the hand driver's lifecycle node to deactivate around a simulator reset "
           "(empty: do not touch it)", read_only=True),
@@ -71,10 +74,11 @@ class TrialManager(Node):
         self.p = p = declare(self, PARAMS)
         self.task = load_env_config(p.object).task
         if p.nearby_goal_angle > 0:
-            self.task = replace(self.task, goal_mode="nearby", nearby_goal_angle=p.nearby_goal_angle)
+            self.task = replace(self.task, goal_mode="nearby", nearby_goal_angle=p.nearby_goal_angle,
+                                nearby_goal_axis=p.nearby_goal_axis)
         self.tracker = TrialTracker(self.task, p.control_period, np.random.default_rng(p.seed))
         self.result = EvaluationResult([], [], policy=p.policy_label, randomization=p.randomization_label, object=p.object, seed=p.seed,
-                                       goals=f"nearby {p.nearby_goal_angle:g} rad" if p.nearby_goal_angle > 0 else self.task.goal_mode)
+                                       goals=task.describe_goals(self.task))
         self.trial = 0  # number of the running trial (1-based), 0 before the first
         self.trial_start_time = 0.0
         self.last_pose_time: float | None = None

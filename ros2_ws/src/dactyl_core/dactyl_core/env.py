@@ -183,6 +183,7 @@ class DactylEnv:
         self.motor_targets = np.zeros((n, m.nu))  # where the motors are after backlash
         self.previous_action = np.zeros((n, m.nu))  # normalised
         self.goal = np.tile(rotations.IDENTITY, (n, 1))
+        self.goal_axes = np.zeros((n, 3))  # each trial's axis for nearby goals, unless every goal draws its own
         self.distance = np.zeros(n)
         self.counters = task.TrialCounters.zeros(n)
         self.object_mass = np.zeros(n)
@@ -218,7 +219,8 @@ class DactylEnv:
 
         # A reached goal is replaced at once; the reward counted progress towards the old one.
         if goal_reached.any():
-            self.goal[goal_reached] = task.sample_goals(self.rng, object_quat[goal_reached], self.config.task)
+            axes = None if self.config.task.nearby_goal_axis == "random" else self.goal_axes[goal_reached]
+            self.goal[goal_reached] = task.sample_goals(self.rng, object_quat[goal_reached], self.config.task, axes)
             distance[goal_reached] = task.goal_distance(object_quat[goal_reached], self.goal[goal_reached])
         self.distance = distance
         done = reason != task.RUNNING
@@ -254,7 +256,10 @@ class DactylEnv:
         self.targets[mask] = initial_ctrl
         self.motor_targets[mask] = initial_ctrl
         self.previous_action[mask] = 0.0
-        self.goal[mask] = task.sample_goals(self.rng, orientations, self.config.task)
+        axes = task.sample_goal_axes(self.rng, len(indices), self.config.task)
+        if axes is not None:
+            self.goal_axes[mask] = axes
+        self.goal[mask] = task.sample_goals(self.rng, orientations, self.config.task, axes)
         self.distance[mask] = task.goal_distance(orientations, self.goal[mask])
         self.counters.reset(mask)
         self.observation_noise.reset(mask, self.rng)

@@ -78,6 +78,9 @@ ARGUMENTS = (
     Argument("seed", "0", "seed of the simulator's randomization and the goal draws"),
     Argument("nearby_goals", "0", "rad; 0: the paper's goals; > 0: the training curriculum's goals, each the object "
              "turned by this angle (to compare pose sources with a policy that reaches only those)"),
+    Argument("nearby_axis", "random", "with nearby_goals > 0, what each goal turns the object about: a new random "
+             "axis per goal, one random axis per trial (continuous rotation), or a world axis the positive way",
+             ("random", "trial", "x", "y", "z")),
     Argument("randomization", "all", "the simulator's randomization groups (the paper's ablations)",
              ("all", "none", "no-obs-noise", "no-physics", "no-unmodeled")),
     Argument("real_time", "false", "sim: pace the simulator to the wall clock (else as fast as the graph allows)",
@@ -112,7 +115,7 @@ NODES = (
     NodeSpec(interfaces.TRIAL_NODE, "dactyl_control", "trial_manager", "dactyl_control.trial_manager",
              "goals, success counting, per-trial results and the Table-3 row",
              parameters={"trials": Arg("trials", "int"), "seed": Arg("seed", "int"), "reset_sim": SIM,
-                         "nearby_goal_angle": Arg("nearby_goals", "float"),
+                         "nearby_goal_angle": Arg("nearby_goals", "float"), "nearby_goal_axis": Arg("nearby_axis"),
                          "hand_node": Select("hand", (("sim", interfaces.HAND_NODE), ("real", ""))),
                          "policy_label": Arg("policy"), "randomization_label": Arg("randomization")},
              # In simulation trials are scored on the true pose, so estimator errors cannot flatter or

@@ -21,6 +21,11 @@ RUNNING, DROPPED, TIMED_OUT, MAX_SUCCESSES, UNSTABLE = range(5)
 class TaskConfig:
     goal_mode: Literal["face_aligned", "full", "nearby"] = "face_aligned"
     nearby_goal_angle: float = 1.0  # rad: with goal_mode nearby, how far each goal is from the object (a curriculum)
+    # With goal_mode nearby, what each goal turns the object about: "random", a new random axis per goal;
+    # "trial", one random axis per trial, so the goals keep turning the object the same way (continuous
+    # rotation, which the paper's goals need and turning back and forth does not teach); "x", "y", "z",
+    # that world axis, always the positive way (to see which rotations a policy can make).
+    nearby_goal_axis: Literal["random", "trial", "x", "y", "z"] = "random"
     success_threshold: float = 0.4  # rad: rotation distance to the goal that counts as reached
     max_successes: int = 50  # a trial ends after this many consecutive successes
     goal_timeout_steps: int = 400  # control steps allowed per goal
@@ -33,6 +38,14 @@ class TaskConfig:
         check_positive("task.max_successes", self.max_successes)
         check_positive("task.goal_timeout_steps", self.goal_timeout_steps)
         check_positive("task.nearby_goal_angle", self.nearby_goal_angle)
+
+
+def describe_goals(config: TaskConfig) -> str:
+    """The goals as results name them: "face_aligned", "nearby 0.7 rad", "nearby 0.7 rad about +x", ..."""
+    if config.goal_mode != "nearby":
+        return config.goal_mode
+    axis = {"random": "", "trial": ", one axis per trial"}.get(config.nearby_goal_axis, f" about +{config.nearby_goal_axis}")
+    return f"nearby {config.nearby_goal_angle:g} rad{axis}"
 
 
 def sample_orientations(rng: np.random.Generator, n: int, mode: str) -> np.ndarray:
@@ -55,16 +68,28 @@ def initial_orientations(rng: np.random.Generator, n: int, config: TaskConfig) -
     return sample_orientations(rng, n, "full" if config.goal_mode == "full" else "face_aligned")
 
 
-def sample_goals(rng: np.random.Generator, current: np.ndarray, config: TaskConfig) -> np.ndarray:
+def sample_goal_axes(rng: np.random.Generator, n: int, config: TaskConfig) -> np.ndarray | None:
+    """(n, 3) world axes that new trials' nearby goals turn about, or None where each goal draws its own
+    (draws nothing from `rng` then, so the default's random stream is what it always was)."""
+    if config.goal_mode != "nearby" or config.nearby_goal_axis == "random":
+        return None
+    if config.nearby_goal_axis == "trial":
+        return rotations.normalize(rng.normal(size=(n, 3)))
+    return np.tile(np.eye(3)["xyz".index(config.nearby_goal_axis)], (n, 1))
+
+
+def sample_goals(rng: np.random.Generator, current: np.ndarray, config: TaskConfig,
+                 axes: np.ndarray | None = None) -> np.ndarray:
     """(n, 4) goals for objects now at orientations `current` (n, 4).
 
     face_aligned and full goals ignore `current` (the paper's task). nearby goals are `current` turned by
-    exactly `nearby_goal_angle` about a uniformly random axis: an easier task for a training curriculum,
-    where random motion reaches goals often enough to learn from.
+    exactly `nearby_goal_angle` about a uniformly random axis, or about the trial's `axes` (n, 3) from
+    `sample_goal_axes`: an easier task for a training curriculum, where random motion reaches goals often
+    enough to learn from.
     """
     if config.goal_mode != "nearby":
         return sample_orientations(rng, len(current), config.goal_mode)
-    axis = rotations.normalize(rng.normal(size=(len(current), 3)))
+    axis = rotations.normalize(rng.normal(size=(len(current), 3))) if axes is None else axes
     turn = rotations.from_axis_angle(axis, np.full(len(current), config.nearby_goal_angle))
     return rotations.canonical(rotations.multiply(turn, current))
 

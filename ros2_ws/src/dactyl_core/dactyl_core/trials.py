@@ -33,6 +33,7 @@ class TrialTracker:
         self.rng = rng
         self.counters = task.TrialCounters.zeros(1)
         self.goal = np.zeros(4)
+        self.axes: np.ndarray | None = None  # the trial's axis for nearby goals (task.sample_goal_axes)
         self.last_stamp: float | None = None
         self.running = False
 
@@ -48,6 +49,7 @@ class TrialTracker:
         self.counters.reset(np.ones(1, bool))
         self.last_stamp = None
         self.running = True
+        self.axes = task.sample_goal_axes(self.rng, 1, self.config)
         return self._draw_goal(object_quat)
 
     def update(self, stamp: float, object_position: np.ndarray, object_quat: np.ndarray) -> TrialUpdate:
@@ -74,5 +76,5 @@ class TrialTracker:
 
     def _draw_goal(self, object_quat: np.ndarray | None) -> np.ndarray:
         current = np.asarray(object_quat if object_quat is not None else rotations.IDENTITY, float)[None]
-        self.goal = task.sample_goals(self.rng, current, self.config)[0]
+        self.goal = task.sample_goals(self.rng, current, self.config, self.axes)[0]
         return self.goal.copy()

@@ -11,6 +11,10 @@ def add_trial_arguments(parser) -> None:
     parser.add_argument("--nearby-goals", type=float, default=None, metavar="ANGLE",
                         help="score the nearby-goal training curriculum instead of the paper's goals: each goal "
                              "is the object turned by ANGLE rad (default: the paper's face-aligned goals)")
+    parser.add_argument("--nearby-axis", choices=["random", "trial", "x", "y", "z"], default="random",
+                        help="with --nearby-goals, what each goal turns the object about: a new random axis per "
+                             "goal (default, as in training), one random axis per trial (the goals keep turning it "
+                             "the same way: continuous rotation), or a world axis, the positive way")
     parser.add_argument("--trials", type=int, default=100, help="number of trials (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the result to this JSON file")
@@ -23,16 +27,20 @@ def trial_config(args):
 
     if args.trials < 1:
         raise ValueError(f"--trials must be at least 1, got {args.trials}")
-    nearby = None if args.nearby_goals is None else {"task": {"goal_mode": "nearby", "nearby_goal_angle": args.nearby_goals}}
+    if args.nearby_goals is None and args.nearby_axis != "random":
+        raise ValueError("--nearby-axis needs --nearby-goals ANGLE (the paper's goals are not turns about an axis)")
+    nearby = None if args.nearby_goals is None else {"task": {
+        "goal_mode": "nearby", "nearby_goal_angle": args.nearby_goals, "nearby_goal_axis": args.nearby_axis}}
     return load_env_config(args.object, args.randomization, nearby)
 
 
 def report(result, config, args, setting: str = "", summary_extra: str = "") -> None:
     """Label the result with the trial setting, print the Table-3 row and write the JSON if asked."""
     from ..evaluate import write_json
+    from ..task import describe_goals
 
     result.randomization = args.randomization
-    result.goals = config.task.goal_mode if args.nearby_goals is None else f"nearby {args.nearby_goals:g} rad"
+    result.goals = describe_goals(config.task)
     print(f"policy {args.policy}, {args.object}, randomization {args.randomization}, goals {result.goals}, "
           f"seed {args.seed}{setting}")
     print(f"consecutive successes: {result.table_row()}")
