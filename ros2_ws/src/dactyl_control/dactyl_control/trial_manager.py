@@ -58,7 +58,7 @@ PARAMS = (
           "object turned by this angle (not the paper's task)", minimum=0.0, read_only=True),
     Param("nearby_goal_axis", "random", "with nearby goals, what each goal turns the object about: a new random "
           "axis per goal, one random axis per trial (continuous rotation), or a world axis the positive way",
-          choices=("random", "trial", "x", "y", "z"), read_only=True),
+          choices=task.NEARBY_GOAL_AXES, read_only=True),
     Param("pose_timeout", 1.0, "seconds without an object pose before it is reported missing", minimum=0.01),
     Param("hand_node", "", "name of the hand driver's lifecycle node to deactivate around a simulator reset "
           "(empty: do not touch it)", read_only=True),

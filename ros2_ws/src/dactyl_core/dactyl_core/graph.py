@@ -80,7 +80,7 @@ ARGUMENTS = (
              "turned by this angle (to compare pose sources with a policy that reaches only those)"),
     Argument("nearby_axis", "random", "with nearby_goals > 0, what each goal turns the object about: a new random "
              "axis per goal, one random axis per trial (continuous rotation), or a world axis the positive way",
-             ("random", "trial", "x", "y", "z")),
+             NEARBY_GOAL_AXES),
     Argument("randomization", "all", "the simulator's randomization groups (the paper's ablations)",
              ("all", "none", "no-obs-noise", "no-physics", "no-unmodeled")),
     Argument("real_time", "false", "sim: pace the simulator to the wall clock (else as fast as the graph allows)",

@@ -6,13 +6,15 @@ the batched environment, the ROS trial manager and any other physics backend (e.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from . import rotations
 from .config import check_positive
 
+NearbyGoalAxis = Literal["random", "trial", "x", "y", "z"]
+NEARBY_GOAL_AXES = get_args(NearbyGoalAxis)  # the choices, for command lines and ROS parameters
 DONE_REASONS = ("running", "dropped", "timed_out", "max_successes", "unstable")
 RUNNING, DROPPED, TIMED_OUT, MAX_SUCCESSES, UNSTABLE = range(5)
 
@@ -25,7 +27,7 @@ class TaskConfig:
     # "trial", one random axis per trial, so the goals keep turning the object the same way (continuous
     # rotation, which the paper's goals need and turning back and forth does not teach); "x", "y", "z",
     # that world axis, always the positive way (to see which rotations a policy can make).
-    nearby_goal_axis: Literal["random", "trial", "x", "y", "z"] = "random"
+    nearby_goal_axis: NearbyGoalAxis = "random"
     success_threshold: float = 0.4  # rad: rotation distance to the goal that counts as reached
     max_successes: int = 50  # a trial ends after this many consecutive successes
     goal_timeout_steps: int = 400  # control steps allowed per goal

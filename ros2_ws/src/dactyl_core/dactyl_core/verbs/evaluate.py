@@ -1,4 +1,5 @@
 from ..cli import Verb
+from ..task import NEARBY_GOAL_AXES
 
 RANDOMIZATION_CHOICES = ["all", "none", "no-obs-noise", "no-physics", "no-unmodeled"]
 
@@ -11,7 +12,7 @@ def add_trial_arguments(parser) -> None:
     parser.add_argument("--nearby-goals", type=float, default=None, metavar="ANGLE",
                         help="score the nearby-goal training curriculum instead of the paper's goals: each goal "
                              "is the object turned by ANGLE rad (default: the paper's face-aligned goals)")
-    parser.add_argument("--nearby-axis", choices=["random", "trial", "x", "y", "z"], default="random",
+    parser.add_argument("--nearby-axis", choices=NEARBY_GOAL_AXES, default="random",
                         help="with --nearby-goals, what each goal turns the object about: a new random axis per "
                              "goal (default, as in training), one random axis per trial (the goals keep turning it "
                              "the same way: continuous rotation), or a world axis, the positive way")
