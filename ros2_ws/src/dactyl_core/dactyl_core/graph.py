@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import interfaces
+from .task import NEARBY_GOAL_AXES
 
 
 @dataclass(frozen=True)
