@@ -17,7 +17,7 @@ from dactyl_training.checkpoint import CheckpointPolicy, load_policy_for_export,
 from dactyl_training.config import load_train_config
 from dactyl_training.networks import NetworkConfig, RecurrentTrunk
 from dactyl_training.ppo import Learner, RolloutWorker, build_networks, compute_gae, log_probabilities, sample_bins
-from dactyl_training.train import CHECKPOINT_NAME, Trainer
+from dactyl_training.train import CHECKPOINT_NAME, Trainer, successes_at_stage
 
 # Easy: no randomization, and the block counts as dropped 1 cm below where it rests, so a random policy
 # "drops" it often (-20) and holding it steady is quickly learnt.
@@ -173,6 +173,24 @@ def test_curriculum_moves_goals_away_as_they_are_met_and_resumes_at_its_stage(tm
     torch.testing.assert_close(_flat(resumed), _flat(trainer), rtol=0, atol=0)
     with pytest.raises(ConfigError, match="start_angle 1.0 is above end_angle 0.5"):
         load_train_config({"curriculum": {"enabled": True, "start_angle": 1.0, "end_angle": 0.5}})
+
+
+def test_a_stage_is_judged_only_on_trials_that_started_at_it():
+    """Trials running at a promotion finish at the new stage with successes from the old, easier one."""
+    config = load_train_config({**TINY, "env": {**TINY["env"], "overrides": {"task": {
+        "goal_mode": "nearby", "nearby_goal_angle": 0.3, "max_successes": 4}}}})
+    worker = RolloutWorker(config, seed=0)
+    before = worker.collect(2)  # every trial is 2 steps in
+    worker.set_goal_angle(0.35)
+    after = worker.collect(8)
+    assert not before.episodes.successes and len(after.episodes.successes) >= 4
+    # Each of the 4 envs had one trial running at the change; it ends within 6 steps (the goal timeout).
+    angles = after.episodes.start_angles
+    assert angles.count(0.3) == 4 and angles.count(0.35) == len(angles) - 4
+    assert successes_at_stage(after.episodes, 0.35) == [
+        s for s, a in zip(after.episodes.successes, after.episodes.start_angles) if a == 0.35]
+    assert successes_at_stage(after.episodes, None) == []
+    worker.close()
 
 
 def test_sigterm_writes_a_checkpoint_and_stops(tmp_path):

@@ -57,15 +57,18 @@ def sample_bins(log_p: torch.Tensor, generator: torch.Generator) -> torch.Tensor
 
 @dataclass
 class EpisodeStats:
-    """What finished during a rollout: consecutive successes and end reason of each trial."""
+    """What finished during a rollout: consecutive successes, end reason and the nearby-goal angle it
+    started with (a curriculum stage judges only trials run wholly at it) of each trial."""
 
     successes: list[int] = field(default_factory=list)
     reasons: list[int] = field(default_factory=list)
+    start_angles: list[float] = field(default_factory=list)
     goals_reached: int = 0
 
     def extend(self, other: "EpisodeStats") -> None:
         self.successes += other.successes
         self.reasons += other.reasons
+        self.start_angles += other.start_angles
         self.goals_reached += other.goals_reached
 
 
@@ -107,6 +110,9 @@ class RolloutWorker:
         self.policy_state = self.policy.trunk.initial_state(n)
         self.value_state = self.value.trunk.initial_state(n)
         self.starts = np.ones(n, np.float32)
+        # Each running trial's goal angle at its start: a trial that began before a curriculum promotion
+        # ends at the new stage with successes earned at the old, easier one.
+        self.trial_start_angles = np.full(n, self.env.config.task.nearby_goal_angle)
 
     def set_parameters(self, policy_state_dict: dict, value_state_dict: dict) -> None:
         self.policy.load_state_dict(policy_state_dict)
@@ -126,7 +132,7 @@ class RolloutWorker:
         """Everything needed to continue these trials exactly (see env_state)."""
         return {"env": snapshot_env(self.env), "observations": self.observations, "starts": self.starts.copy(),
                 "policy_state": _numpy_state(self.policy_state), "value_state": _numpy_state(self.value_state),
-                "generator": self.generator.get_state()}
+                "generator": self.generator.get_state(), "trial_start_angles": self.trial_start_angles.copy()}
 
     def restore(self, snapshot: dict) -> None:
         restore_env(self.env, snapshot["env"])
@@ -134,6 +140,8 @@ class RolloutWorker:
         self.policy_state = tuple(torch.from_numpy(s.copy()) for s in snapshot["policy_state"])
         self.value_state = tuple(torch.from_numpy(s.copy()) for s in snapshot["value_state"])
         self.generator.set_state(snapshot["generator"])
+        if "trial_start_angles" in snapshot:  # checkpoints before 2026-12-03 keep the angle set at start
+            self.trial_start_angles = snapshot["trial_start_angles"].copy()
 
     def pid(self) -> int:
         return os.getpid()
@@ -176,6 +184,8 @@ class RolloutWorker:
             episodes.goals_reached += int(step.goal_reached.sum())
             episodes.successes += step.successes[step.done].tolist()
             episodes.reasons += step.done_reason[step.done].tolist()
+            episodes.start_angles += self.trial_start_angles[step.done].tolist()
+            self.trial_start_angles[step.done] = env.config.task.nearby_goal_angle
 
         value_obs = torch.from_numpy(self.observations.value).unsqueeze(0)
         next_value, _ = self.value(value_obs, self.value_state, torch.from_numpy(self.starts).unsqueeze(0))

@@ -29,7 +29,7 @@ from dactyl_core.scene import build_scene
 from .checkpoint import read_checkpoint, resume_config, save_checkpoint
 from .config import TrainConfig
 from .env_state import layout_differences
-from .ppo import Learner, RolloutWorker, build_networks, describe_episodes, merge_rollouts
+from .ppo import EpisodeStats, Learner, RolloutWorker, build_networks, describe_episodes, merge_rollouts
 
 CHECKPOINT_NAME = "ckpt.pt"
 SUCCESS_WINDOW = 100  # trials in the running mean of consecutive successes
@@ -44,6 +44,14 @@ def pick_device(name: str) -> torch.device:
 def worker_seed(run_seed: int, worker: int, iteration: int, generation: int = 0) -> int:
     """Distinct, reproducible seeds for every worker a run ever starts (restarts and resumes included)."""
     return int(np.random.SeedSequence([run_seed, worker, iteration, generation]).generate_state(1)[0])
+
+
+def successes_at_stage(episodes: EpisodeStats, angle: float | None) -> list[int]:
+    """The finished trials that ran wholly at the curriculum stage `angle`: those that started before it
+    carry successes earned at an easier one, and once let one promotion cascade into the next."""
+    if angle is None:
+        return []
+    return [s for s, start in zip(episodes.successes, episodes.start_angles) if abs(start - angle) < 1e-9]
 
 
 def with_goal_angle(config: TrainConfig, angle: float) -> TrainConfig:
@@ -204,7 +212,7 @@ class Trainer:
                 rollout = pending.result() if pending is not None else self._collect(*self.learner.cpu_state_dicts())
                 collected = time.perf_counter()
                 pending = None
-                self.stage_successes.extend(rollout.episodes.successes)
+                self.stage_successes.extend(successes_at_stage(rollout.episodes, self.goal_angle))
                 self._advance_curriculum()
                 # Overlap the next rollout with this update, except before a checkpoint (so that a
                 # checkpoint never holds experience not yet learned from, and resumes are exact).
