@@ -175,6 +175,21 @@ def test_curriculum_moves_goals_away_as_they_are_met_and_resumes_at_its_stage(tm
         load_train_config({"curriculum": {"enabled": True, "start_angle": 1.0, "end_angle": 0.5}})
 
 
+def test_a_stage_is_judged_on_disjoint_blocks_of_trials(tmp_path):
+    config = load_train_config({**TINY, "curriculum": {"enabled": True, "start_angle": 0.5, "promote_at": 2.0, "trials": 4}})
+    trainer = Trainer(config, tmp_path, progress=False)
+    trainer.stage_successes.extend([2, 2, 1, 2])  # 1.75: this block fails and is not judged again
+    trainer._advance_curriculum()
+    assert trainer.goal_angle == 0.5 and not trainer.stage_successes
+    trainer.stage_successes.extend([3, 2, 1])  # not a whole block yet
+    trainer._advance_curriculum()
+    assert trainer.goal_angle == 0.5 and len(trainer.stage_successes) == 3
+    trainer.stage_successes.append(2)
+    trainer._advance_curriculum()
+    assert trainer.goal_angle == pytest.approx(0.6) and not trainer.stage_successes
+    trainer.close()
+
+
 def test_a_stage_is_judged_only_on_trials_that_started_at_it():
     """Trials running at a promotion finish at the new stage with successes from the old, easier one."""
     config = load_train_config({**TINY, "env": {**TINY["env"], "overrides": {"task": {

@@ -163,14 +163,19 @@ class Trainer:
         return self.rollouts.collect(policy_params, value_params, self.config.ppo.rollout_steps)
 
     def _advance_curriculum(self) -> None:
-        """Next stage when the last `trials` trials at this one averaged `promote_at` successes. Called only
-        while no rollout is being collected, so a stage starts at the same step in every rerun."""
+        """Next stage when a block of `trials` trials at this one averaged `promote_at` successes. Blocks are
+        disjoint, each judged once: a window sliding by one iteration was judged ~10 times per block's worth
+        of trials, so a stage whose mean sat ~2 standard errors below the bar was promoted by noise. Called
+        only while no rollout is being collected, so a stage starts at the same step in every rerun."""
         curriculum = self.config.curriculum
         if (self.goal_angle is None or self.goal_angle >= curriculum.end_angle
-                or len(self.stage_successes) < curriculum.trials or np.mean(self.stage_successes) < curriculum.promote_at):
+                or len(self.stage_successes) < curriculum.trials):
+            return
+        passed = np.mean(self.stage_successes) >= curriculum.promote_at
+        self.stage_successes.clear()
+        if not passed:
             return
         self.goal_angle = min(curriculum.end_angle, round(self.goal_angle + curriculum.angle_step, 6))  # 0.35 + 0.05 is 0.4
-        self.stage_successes.clear()
         self.config = with_goal_angle(self.config, self.goal_angle)
         self.rollouts.set_goal_angle(self.goal_angle)
         tqdm.write(f"curriculum: iteration {self.iteration}, goals now {self.goal_angle:.2f} rad from the object")
