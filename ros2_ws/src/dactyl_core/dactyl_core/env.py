@@ -219,8 +219,8 @@ class DactylEnv:
 
         # A reached goal is replaced at once; the reward counted progress towards the old one.
         if goal_reached.any():
-            axes = None if self.config.task.nearby_goal_axis == "random" else self.goal_axes[goal_reached]
-            self.goal[goal_reached] = task.sample_goals(self.rng, object_quat[goal_reached], self.config.task, axes)
+            self.goal[goal_reached] = task.sample_goals(self.rng, object_quat[goal_reached], self.config.task,
+                                                        self.goal_axes[goal_reached])
             distance[goal_reached] = task.goal_distance(object_quat[goal_reached], self.goal[goal_reached])
         self.distance = distance
         done = reason != task.RUNNING

@@ -85,13 +85,16 @@ def sample_goals(rng: np.random.Generator, current: np.ndarray, config: TaskConf
     """(n, 4) goals for objects now at orientations `current` (n, 4).
 
     face_aligned and full goals ignore `current` (the paper's task). nearby goals are `current` turned by
-    exactly `nearby_goal_angle` about a uniformly random axis, or about the trial's `axes` (n, 3) from
-    `sample_goal_axes`: an easier task for a training curriculum, where random motion reaches goals often
-    enough to learn from.
+    exactly `nearby_goal_angle` about a uniformly random axis, or, unless `nearby_goal_axis` is random,
+    about the trial's `axes` (n, 3) from `sample_goal_axes`: an easier task for a training curriculum,
+    where random motion reaches goals often enough to learn from.
     """
     if config.goal_mode != "nearby":
         return sample_orientations(rng, len(current), config.goal_mode)
-    axis = rotations.normalize(rng.normal(size=(len(current), 3))) if axes is None else axes
+    if axes is None or config.nearby_goal_axis == "random":
+        axis = rotations.normalize(rng.normal(size=(len(current), 3)))
+    else:
+        axis = axes
     turn = rotations.from_axis_angle(axis, np.full(len(current), config.nearby_goal_angle))
     return rotations.canonical(rotations.multiply(turn, current))
 

@@ -1,5 +1,5 @@
 from ..cli import Verb
-from ..task import NEARBY_GOAL_AXES
+from ..task import NEARBY_GOAL_AXES, describe_goals
 
 RANDOMIZATION_CHOICES = ["all", "none", "no-obs-noise", "no-physics", "no-unmodeled"]
 
@@ -38,7 +38,6 @@ def trial_config(args):
 def report(result, config, args, setting: str = "", summary_extra: str = "") -> None:
     """Label the result with the trial setting, print the Table-3 row and write the JSON if asked."""
     from ..evaluate import write_json
-    from ..task import describe_goals
 
     result.randomization = args.randomization
     result.goals = describe_goals(config.task)
