@@ -14,11 +14,12 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
-from dactyl_core import graph, interfaces, joints
+from dactyl_core import graph, interfaces, joints, rotations
+from dactyl_core.task import TaskConfig
 from ros_harness import latest_status, status_values
 from dactyl_core.evaluate import EvaluationResult
 from dactyl_ros import qos
-from dactyl_ros.conversions import stamp_to_seconds
+from dactyl_ros.conversions import pose_from_msg, stamp_to_seconds
 
 PERIOD = 0.08
 
@@ -168,10 +169,24 @@ def policy_status(log):
     return latest_status(log, interfaces.POLICY_NODE)
 
 
+def block_is_still_or_dropped(truth, start: float, end: float) -> bool:
+    """Whether the simulated block, over [start, end] of simulated time, lay still or had fallen below the drop
+    height: then it no longer presses on the fingers, and a hand that holds its targets stops moving."""
+    poses = [pose_from_msg(m.pose) for m in truth.snapshot()[0] if start <= stamp_to_seconds(m.header.stamp) <= end]
+    if len(poses) < 3:
+        return False
+    positions, quats = np.array([p for p, _ in poses]), np.array([q for _, q in poses])
+    if positions[:, 2].max() < TaskConfig().drop_height:
+        return True
+    turned = rotations.distance(quats, quats[:1]).max()
+    return np.ptp(positions, axis=0).max() < 1e-3 and turned < 0.01
+
+
 def test_killing_the_pose_node_stops_the_policy_and_the_hand_holds_then_recovers(ros_graph, untrained_policy):
     probe = ros_graph.probe
     hand = HandSide(probe)
     diagnostics = probe.subscribe(interfaces.DIAGNOSTICS, DiagnosticArray, qos.EVENTS)
+    truth = probe.subscribe(interfaces.SIM_GROUND_TRUTH_POSE, PoseStamped, qos.SENSOR)
     processes, _ = start_graph(ros_graph, untrained_policy, trials="0", randomization="none",
                                overrides={interfaces.POLICY_NODE: {"diagnostics_period": 0.2}})
     ros_graph.wait_until(lambda: len(hand.changes_since(0.0)) >= 30, 120, "30 policy commands at the hand")
@@ -181,18 +196,26 @@ def test_killing_the_pose_node_stops_the_policy_and_the_hand_holds_then_recovers
 
     def held_states():
         with hand.lock:
-            return np.array([q for s, q in hand.states if s >= killed_at + 2 * PERIOD])
+            return [(s, q) for s, q in hand.states if s >= killed_at + 2 * PERIOD]
+
+    def settled_window():
+        """The last 15 held joint states (0.15 s), once the block lies still or has dropped over their span."""
+        held = held_states()
+        if len(held) <= 30 or hand.now < killed_at + 1.0:
+            return None
+        window = held[-15:]
+        return np.array([q for _, q in window]) if block_is_still_or_dropped(truth, window[0][0], window[-1][0]) else None
 
     # Joint states are best-effort: on a busy machine the probe may see only some of them, so wait for
-    # enough of them as well as for simulated time. A finger pressed by the block as it comes to rest keeps
-    # moving for a few tenths of a second, so the window is 1 s of simulated time.
-    ros_graph.wait_until(lambda: hand.now > killed_at + 1.0 and len(held_states()) > 30, 60,
-                         "simulated time to go on, with joint states")
+    # enough of them as well as for simulated time. A block coming to rest presses the fingers it lies on
+    # for a while (0.06-0.08 rad of motion 1 s after the kill under CI load), so the hand's holding is
+    # judged once the block lies still or has fallen.
+    ros_graph.wait_until(lambda: settled_window() is not None, 60,
+                         "simulated time to go on, with joint states, until the block lies still or drops")
     late = hand.changes_since(killed_at + 2 * PERIOD)
     assert late == [], f"{len(late)} new targets reached the hand more than 2 control periods after the kill"
-    held = held_states()
-    # The joints settle on the held targets: little motion over the last 0.12 s of the window.
-    assert len(held) > 30 and np.ptp(held[-15:], axis=0).max() < 0.02, np.ptp(held[-15:], axis=0).max()
+    motion = np.ptp(settled_window(), axis=0).max()
+    assert motion < 0.02, f"a held joint moved {motion:.3f} rad in 0.15 s with the block at rest"
     policy = processes[interfaces.POLICY_NODE]
     ros_graph.wait_until(lambda: "not acting: object pose is" in policy.output(), 20, "the policy saying why")
     ros_graph.wait_until(lambda: (s := policy_status(diagnostics)) is not None and s.level == DiagnosticStatus.WARN
