@@ -67,10 +67,24 @@ def test_filter_clamps_rate_limits_and_reports_which_joints():
 def test_a_clock_that_jumps_back_does_not_unlock_motion():
     safety = SafetyFilter(MAX_SPEED, PERIOD)
     safety.prime(np.zeros(24), 100.0)
-    first = safety.filter(np.full(24, 0.3), 0.0).command  # sim reset: time went back
-    np.testing.assert_array_equal(first, np.clip(np.zeros(24), LOW, HIGH))
+    spent = safety.filter(np.full(24, 0.3), 100.0).command  # the budget of the pause before: one period's worth
+    assert np.abs(spent).max() == pytest.approx(MAX_SPEED * PERIOD)
+    after_reset = safety.filter(np.full(24, 0.3), 0.0).command  # sim reset: time went back, and earned nothing
+    np.testing.assert_array_equal(after_reset, spent)
     second = safety.filter(np.full(24, 0.3), PERIOD).command
-    assert np.abs(second - first).max() <= MAX_SPEED * PERIOD + 1e-12
+    assert np.abs(second - after_reset).max() <= MAX_SPEED * PERIOD + 1e-12
+
+
+def test_a_target_within_the_budget_is_forwarded_exactly_and_not_reported_as_slowed():
+    """0.1 + (0.01 - 0.1) is not 0.01 in floating point: the filter used to forward that and report the joint
+    as rate-limited, on about half the moves of a joint to below half its position (seen in the graph)."""
+    safety = SafetyFilter(MAX_SPEED, PERIOD)
+    start, target = np.full(24, 0.1), np.full(24, 0.01)
+    assert (start + (np.clip(target, LOW, HIGH) - start) != np.clip(target, LOW, HIGH)).any()
+    safety.prime(start, 0.0)
+    result = safety.filter(target, PERIOD)
+    assert result.rate_limited == ()
+    np.testing.assert_array_equal(result.command, np.clip(target, LOW, HIGH))
 
 
 def test_prime_clamps_a_measured_pose_outside_the_limits():
@@ -99,7 +113,8 @@ def test_every_forwarded_command_is_within_limits_and_rate_limits(start, sequenc
     safety = SafetyFilter(max_speed, period)
     now = 0.0
     safety.prime(np.array(start), now)
-    previous, previous_time = safety.hold(), now
+    previous = safety.hold()
+    forwarded = [(now, previous)]  # what the hand was sent (the primed pose first) and when
     for dt, positions, corruption, joint in sequence:
         now += dt
         names = list(NAMES)
@@ -119,6 +134,30 @@ def test_every_forwarded_command_is_within_limits_and_rate_limits(start, sequenc
             continue
         assert np.isfinite(command).all()
         assert (command >= LOW).all() and (command <= HIGH).all()
-        allowed = max_speed * min(now - previous_time, period)
-        assert np.abs(command - previous).max() <= allowed + 1e-9
-        previous, previous_time = command, now
+        # One command moves a joint at most one control period's worth, and over any span T since an
+        # earlier command at most max_speed * (period + T): bursts add up to nothing faster.
+        assert np.abs(command - previous).max() <= max_speed * period + 1e-9
+        for then, earlier in forwarded:
+            assert np.abs(command - earlier).max() <= max_speed * (period + now - then) + 1e-9
+        previous = command
+        forwarded.append((now, command))
+
+
+def test_commands_with_jittered_arrival_at_a_legitimate_speed_are_not_slowed():
+    """A policy moving every joint at 65% of the limit (the trained one: ~1.3 of 2 rad/s), its commands
+    arriving up to 20% of a period early or late: the budget carries what an early command lacks over from
+    the late one before it, where a limit on each command's own dt slowed every early command."""
+    rng = np.random.default_rng(0)
+    safety = SafetyFilter(MAX_SPEED, PERIOD)
+    middle = (LOW + HIGH) / 2
+    safety.prime(middle, 0.0)
+    step = 0.65 * MAX_SPEED * PERIOD
+    span = np.minimum(HIGH - middle, middle - LOW)  # each joint swings within its own range
+    target, direction = middle.copy(), np.ones(24)
+    for k in range(1, 200):
+        turn = np.abs(target + direction * step - middle) > span
+        direction[turn] *= -1
+        target = target + direction * np.minimum(step, span)
+        result = safety.filter(target, k * PERIOD + rng.uniform(-0.2, 0.2) * PERIOD)
+        assert result.rate_limited == (), (k, result.rate_limited)
+        np.testing.assert_allclose(result.command, target)

@@ -4,10 +4,14 @@ faster than the rate limit. Pure Python (no rclpy), so it is property-tested on 
 * `parse_command` turns joint names and positions into the 24 targets in table order, or raises
   `CommandError` saying what is wrong (unknown, missing or repeated names, sizes, NaN/inf);
   `parse_joint_states` does the same for measurements, which may carry other joints too.
-* `SafetyFilter` clamps targets to the joint limits (`joints.COMMAND_LIMITS`, Shadow convention) and moves
-  each joint at most `max_speed * dt` from the last forwarded command, with dt the time since that command
-  capped at one control period (a burst of commands cannot add up to a fast motion; a pause cannot save
-  up for a jump). It starts from the measured pose and keeps the last forwarded pose to hold.
+* `SafetyFilter` clamps targets to the joint limits (`joints.COMMAND_LIMITS`, Shadow convention) and
+  rate-limits each joint with a budget of motion: it refills at `max_speed` and holds at most one control
+  period's worth (`max_speed * control_period`), and every forwarded move spends it. So no command moves a
+  joint more than one control period's worth, and over any span T of time a joint moves at most
+  `max_speed * (control_period + T)`: a burst of commands cannot add up to a fast motion, a pause cannot
+  save up for a jump. Unlike a limit on each command's own dt, a command that comes a little early (clock
+  jitter, the lockstep simulator's /clock lagging) may use what the one before it left unspent. It starts
+  from the measured pose and keeps the last forwarded pose to hold.
 """
 from __future__ import annotations
 
@@ -80,6 +84,7 @@ class SafetyFilter:
         self.lower, self.upper = np.asarray(limits, dtype=np.float64).T
         self.last_command: np.ndarray | None = None  # the last safe pose: forwarded, or measured at start
         self.last_time = 0.0
+        self.budget = np.zeros(joints.NUM_JOINTS)  # rad each joint may still move, as of last_time
 
     @property
     def primed(self) -> bool:
@@ -87,19 +92,25 @@ class SafetyFilter:
 
     @property
     def max_step(self) -> float:
-        """The most any joint may move between two forwarded commands (rad)."""
+        """The most any joint may move in one forwarded command (rad): the budget's capacity."""
         return self.max_speed * self.control_period
 
     def prime(self, measured_pose: np.ndarray, now: float) -> None:
-        """Start from where the hand is (clamped into the limits); the first command moves from here."""
+        """Start from where the hand is (clamped into the limits), with a full budget: the first command may move
+        one control period's worth, as after any pause (with none, a command arriving at the activation's
+        own simulated time, as the lockstep simulator's first one does, could not move at all)."""
         pose = np.asarray(measured_pose, dtype=np.float64)
         if pose.shape != (joints.NUM_JOINTS,) or not np.isfinite(pose).all():
             raise CommandError(f"measured pose must be {joints.NUM_JOINTS} finite values")
         self.last_command = np.clip(pose, self.lower, self.upper)
         self.last_time = now
+        self.budget[:] = self.max_step
 
-    def allowed_step(self, now: float) -> float:
-        return self.max_speed * float(np.clip(now - self.last_time, 0.0, self.control_period))
+    def _refill(self, now: float) -> None:
+        """Add the budget earned since last_time; a clock that went back (a simulation reset) earns none."""
+        if now > self.last_time:
+            self.budget = np.minimum(self.max_step, self.budget + self.max_speed * (now - self.last_time))
+        self.last_time = now
 
     def filter(self, targets: np.ndarray, now: float) -> FilterResult:
         """The command to forward for validated targets (from `parse_command`) at time `now` (s)."""
@@ -108,14 +119,17 @@ class SafetyFilter:
         targets = np.asarray(targets, dtype=np.float64)
         if targets.shape != (joints.NUM_JOINTS,) or not np.isfinite(targets).all():
             raise CommandError(f"targets must be {joints.NUM_JOINTS} finite values")
-        if now < self.last_time:  # the clock went back (a simulation reset): no motion this step
-            self.last_time = now
+        self._refill(now)
         clamped_targets = np.clip(targets, self.lower, self.upper)
-        step = self.allowed_step(now)
-        command = np.clip(self.last_command + np.clip(clamped_targets - self.last_command, -step, step), self.lower, self.upper)
-        result = FilterResult(command, _names_where(clamped_targets != targets), _names_where(command != clamped_targets))
+        change = clamped_targets - self.last_command
+        slowed = np.abs(change) > self.budget
+        # A target within the budget is forwarded as it is: last + (target - last) can miss it by a rounding
+        # error, which was reported as rate limiting on about half the moves of a joint to below half its position.
+        command = np.where(slowed, self.last_command + np.sign(change) * self.budget, clamped_targets)
+        command = np.clip(command, self.lower, self.upper)
+        result = FilterResult(command, _names_where(clamped_targets != targets), _names_where(slowed))
+        self.budget = np.maximum(0.0, self.budget - np.abs(command - self.last_command))
         self.last_command = command
-        self.last_time = now
         return result
 
     def hold(self) -> np.ndarray:
