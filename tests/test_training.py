@@ -266,6 +266,23 @@ def test_ray_run_survives_a_killed_worker(tmp_path):
         ray.shutdown()
 
 
+def test_training_benchmark_measures_every_worker_count_in_every_round():
+    """Each Ray worker count is timed in the same rounds as the environment alone, so each gets its own
+    same-run ratio (the machine's load drifts between rounds); two Ray trainers alive at once on 2 cores
+    would wait forever for CPUs, so each round starts its own."""
+    ray = pytest.importorskip("ray")
+    from dactyl_training import bench
+
+    lines = []
+    result = bench.run(load_train_config(TINY), iterations=1, rounds=2, workers=[1], address=None, rss=False,
+                       progress=lines.append)
+    assert len(result.env_rate) == len(result.train_rate) == len(result.ray_rates[1]) == 2
+    assert min(result.env_rate + result.train_rate + result.ray_rates[1]) > 0
+    assert result.ray_ratio(1) == pytest.approx(float(np.median(np.array(result.ray_rates[1]) / np.array(result.env_rate))))
+    assert len(lines) == 2 and all("1 Ray worker(s)" in line for line in lines)
+    assert not ray.is_initialized()
+
+
 # ------------------------------------------------------------------------------------------ bad input
 
 def test_unknown_and_mistyped_config_keys_are_named(tmp_path):

@@ -3,7 +3,8 @@ measured in the same run (the machine is shared and noisy, so only ratios are me
 
     env_rate       the environment stepped with random action bins, nothing else (the ceiling)
     train_rate     whole PPO iterations, rollout (policy + value inference) and learning, single process
-    ray scaling    the same with 1..N Ray rollout workers, each with the config's environments
+    ray scaling    the same with 1..N Ray rollout workers, each with the config's environments, the learner in
+                   this process; measured in the same rounds, so each count has its own ratio to env_rate
     peak RSS       of a separate single-process training run of the config (maximum resident set)
 """
 from __future__ import annotations
@@ -27,13 +28,20 @@ class TrainBenchmark:
     env_rate: list[float] = field(default_factory=list)
     train_rate: list[float] = field(default_factory=list)
     rollout_fraction: list[float] = field(default_factory=list)
-    ray_rates: dict[int, float] = field(default_factory=dict)
+    ray_rates: dict[int, list[float]] = field(default_factory=dict)  # Ray worker count -> one rate per round
     peak_rss_gb: float | None = None
 
     @property
     def ratio(self) -> float:
         """Median over rounds of training rate / environment rate (each round measures both)."""
-        return float(np.median(np.asarray(self.train_rate) / np.asarray(self.env_rate)))
+        return self._median_ratio(self.train_rate)
+
+    def ray_ratio(self, workers: int) -> float:
+        """The same for training with `workers` Ray rollout workers."""
+        return self._median_ratio(self.ray_rates[workers])
+
+    def _median_ratio(self, rates: list[float]) -> float:
+        return float(np.median(np.asarray(rates) / np.asarray(self.env_rate)))
 
 
 class EnvStepper:
@@ -98,34 +106,39 @@ def measure_peak_rss_gb(config: TrainConfig, iterations: int) -> float:
 
 def run(config: TrainConfig, iterations: int, rounds: int, workers: list[int], address: str | None,
         rss: bool, progress=print) -> TrainBenchmark:
-    """`rounds` alternations of (environment alone, training) with `iterations` iterations' worth of
-    steps each, so that changes in the machine's load hit both alike; then Ray and memory."""
+    """`rounds` alternations of (environment alone, training single-process, training with each Ray worker
+    count) with `iterations` iterations' worth of steps each, so that changes in the machine's load hit all
+    alike; then memory."""
     single = merge(config, {"run": {"workers": 0}})
     result = TrainBenchmark()
     env, training = EnvStepper(single), TrainingStepper(single)
+    result.ray_rates = {count: [] for count in workers}
     try:
         for round_index in range(rounds):
             result.env_rate.append(env.rate(config.ppo.rollout_steps * iterations))
             rate, fraction = training.rate(iterations)
             result.train_rate.append(rate)
             result.rollout_fraction.append(fraction)
-            progress(f"round {round_index + 1}/{rounds}: env {result.env_rate[-1]:.0f} steps/s, "
-                     f"training {rate:.0f} steps/s ({rate / result.env_rate[-1]:.0%}), rollout share {fraction:.0%}")
+            line = (f"round {round_index + 1}/{rounds}: env {result.env_rate[-1]:.0f} steps/s, "
+                    f"training {rate:.0f} steps/s ({rate / result.env_rate[-1]:.0%}), rollout share {fraction:.0%}")
+            for count in workers:
+                # Started afresh each round (their warm-up iteration not timed): Ray workers of two counts
+                # alive at once would ask for more CPUs than a small machine's Ray offers, and wait forever.
+                stepper = TrainingStepper(merge(config, {"run": {"workers": count}}), address)
+                try:
+                    result.ray_rates[count].append(stepper.rate(iterations)[0])
+                finally:
+                    stepper.close()
+                line += f"; {count} Ray worker(s) {result.ray_rates[count][-1]:.0f} ({result.ray_rates[count][-1] / result.env_rate[-1]:.0%})"
+            progress(line)
     finally:
         env.close()
         training.close()
+        if workers:
+            import ray
+
+            ray.shutdown()
     if rss:
         result.peak_rss_gb = measure_peak_rss_gb(single, max(iterations, 3))
         progress(f"peak RSS of a {max(iterations, 3)}-iteration single-process run: {result.peak_rss_gb:.2f} GB")
-    if workers:
-        import ray
-
-        for count in workers:
-            stepper = TrainingStepper(merge(config, {"run": {"workers": count}}), address)
-            try:
-                result.ray_rates[count] = float(np.median([stepper.rate(iterations)[0] for _ in range(max(1, rounds // 2))]))
-            finally:
-                stepper.close()
-            progress(f"ray, {count} rollout worker(s): {result.ray_rates[count]:.0f} steps/s")
-        ray.shutdown()
     return result

@@ -33,15 +33,15 @@ class BenchTrainVerb(Verb):
         result = run(config, args.iterations, args.rounds, workers, args.address, not args.no_rss,
                      progress=lambda line: print(line, file=sys.stderr))
         env, train = float(np.median(result.env_rate)), float(np.median(result.train_rate))
-        print(f"{'env steps per second (medians)':<56} {'':>8}")
+        print(f"{'env steps per second (medians)':<56} {'':>8}  ratio to the environment")
         print(f"{'batched environment alone (random actions)':<56} {env:>8.0f}")
-        print(f"{'PPO training, single process (rollout + learning)':<56} {train:>8.0f}")
-        for count, rate in result.ray_rates.items():
-            print(f"{f'PPO training, {count} Ray rollout worker(s)':<56} {rate:>8.0f}")
+        print(f"{'PPO training, single process (rollout + learning)':<56} {train:>8.0f}  {result.ratio:.2f}")
+        for count, rates in result.ray_rates.items():
+            print(f"{f'PPO training, {count} Ray rollout worker(s)':<56} {np.median(rates):>8.0f}  {result.ray_ratio(count):.2f}")
         if len(result.ray_rates) > 1:
             counts = sorted(result.ray_rates)
             print(f"ray scaling {counts[0]} -> {counts[-1]} workers: "
-                  f"{result.ray_rates[counts[-1]] / result.ray_rates[counts[0]]:.2f}x")
+                  f"{result.ray_ratio(counts[-1]) / result.ray_ratio(counts[0]):.2f}x")
         if result.peak_rss_gb is not None:
             print(f"peak RSS (single-process run): {result.peak_rss_gb:.2f} GB")
         print(f"training_vs_env={result.ratio:.2f} rollout_share={np.median(result.rollout_fraction):.2f}")
