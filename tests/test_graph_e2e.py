@@ -114,6 +114,11 @@ def test_dactyl_up_runs_the_mocap_graph_end_to_end(ros_graph, untrained_policy, 
     written = json.loads(out.read_text())
     assert set(written) == set(EvaluationResult([0], ["dropped"]).to_dict())  # the keys of `dactyl evaluate --json`
     assert written["trials"] == published["trials"] and written["extra"]["graph"]["hand"] == "sim"
+    # What the hand driver's safety filter did, from its /diagnostics counters (reported once a second).
+    hand_driver = written["extra"]["hand_driver"]
+    assert set(hand_driver) == {"forwarded", "rejected", "clamped", "rate_limited", "watchdog_holds"}
+    assert hand_driver["forwarded"] > 0 and hand_driver["rejected"] == 0
+    assert f"hand driver: {hand_driver['forwarded']} commands forwarded, 0 rejected" in up.stdout
 
     from mcap.reader import make_reader
     from mcap_ros2.decoder import DecoderFactory

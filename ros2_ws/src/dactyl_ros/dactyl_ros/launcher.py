@@ -96,6 +96,11 @@ class GraphProcesses:
 DISCOVERY_WAIT_S = 3.0  # how long `dactyl up` looks for a graph already running on its domain
 
 
+#: The hand driver's /diagnostics counters that `dactyl up` reports after the trials, and how it names them.
+HAND_COUNTS = {"forwarded": "commands forwarded", "rejected": "rejected", "clamped": "clamped to joint limits",
+               "rate_limited": "rate-limited", "watchdog_holds": "watchdog holds"}
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -150,6 +155,7 @@ def run_up(arguments: dict[str, str], run_dir: Path, record: Path | None, json_o
 def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, record: Path | None,
                    json_out: Path | None, timeout: float, progress: bool) -> int:
     """Start the node processes, record and count trials until the trial manager says complete, stop them."""
+    from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import String
     from tqdm import tqdm
 
@@ -176,8 +182,17 @@ def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, r
         latest.clear()
         latest.update(json.loads(msg.data))
 
+    hand_counts: dict[str, int] = {}
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == interfaces.HAND_NODE:
+                values = {kv.key: kv.value for kv in status.values}
+                hand_counts.update({key: int(values[key]) for key in HAND_COUNTS if values.get(key, "").isdigit()})
+
     monitor.create_subscription(String, interfaces.TRIAL_EVENTS, on_event, qos.EVENTS)
     monitor.create_subscription(String, interfaces.TRIAL_RESULTS, on_results, qos.LATCHED)
+    monitor.create_subscription(DiagnosticArray, interfaces.DIAGNOSTICS, on_diagnostics, qos.EVENTS)
     started = time.monotonic()
     status = 0
     processes.start()
@@ -207,7 +222,7 @@ def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, r
             recorder.close()
         signal.signal(signal.SIGTERM, previous_sigterm)
 
-    if not report_trials(latest, values, time.monotonic() - started, record, json_out):
+    if not report_trials(latest, values, time.monotonic() - started, record, json_out, hand_counts):
         print("dactyl up: no trial finished", file=sys.stderr)
         status = status or 1
     if recorder is not None:
@@ -216,8 +231,10 @@ def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, r
     return status
 
 
-def report_trials(latest: dict, values: dict, wall: float, record: Path | None, json_out: Path | None) -> bool:
-    """Print the trial manager's last results as the Table-3 row (and write them as JSON); False if none."""
+def report_trials(latest: dict, values: dict, wall: float, record: Path | None, json_out: Path | None,
+                  hand_counts: dict[str, int] | None = None) -> bool:
+    """Print the trial manager's last results as the Table-3 row and what the hand driver's safety filter did
+    (and write them as JSON); False if no trial finished."""
     from dactyl_core.evaluate import EvaluationResult, write_json
 
     if not latest.get("trials"):
@@ -226,10 +243,14 @@ def report_trials(latest: dict, values: dict, wall: float, record: Path | None, 
                               randomization=latest["randomization"], object=latest["object"], seed=latest["seed"],
                               goals=latest.get("goals", ""), env_steps=latest["env_steps"],
                               extra={"graph": values, "wall_seconds": round(wall, 1),
-                                     "mcap": str(record) if record else None, "complete": bool(latest.get("complete"))})
+                                     "mcap": str(record) if record else None, "complete": bool(latest.get("complete")),
+                                     "hand_driver": hand_counts or None})
     print(f"consecutive successes ({len(result.trials)} trials, hand {values['hand']}, pose from "
           f"{values['pose_source']}, goals {result.goals}): {result.table_row()}")
     print(result.summary())
+    if hand_counts:
+        print("hand driver: " + ", ".join(f"{hand_counts.get(key, 0)} {label}" for key, label in HAND_COUNTS.items())
+              + " (its last /diagnostics report)")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         write_json(result, json_out)
