@@ -53,6 +53,10 @@ TRIAL_EVENTS = "/dactyl/trial_events"  # std_msgs/String, one JSON object per ev
 TRIAL_RESULTS = "/dactyl/trial_results"  # std_msgs/String, JSON: per-trial results and the Table-3 row so far
 DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray: each node's health and why it is not acting
 SIM_GROUND_TRUTH_POSE = "/dactyl_sim/debug/object_pose_ground_truth"  # PoseStamped; never used for control
+#: The counters the hand driver reports in its /diagnostics values (key -> what it counts); `dactyl up` prints them.
+HAND_DRIVER_COUNTERS = {"forwarded": "commands forwarded", "rejected": "rejected",
+                        "clamped": "clamped to joint limits", "rate_limited": "rate-limited",
+                        "watchdog_holds": "watchdog holds"}
 
 # --- services -----------------------------------------------------------------------------------------
 SIM_RESET = "/dactyl_sim/reset"  # std_srvs/Trigger: new randomization draw, hand and object back to start

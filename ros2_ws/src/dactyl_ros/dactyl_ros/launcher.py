@@ -96,11 +96,6 @@ class GraphProcesses:
 DISCOVERY_WAIT_S = 3.0  # how long `dactyl up` looks for a graph already running on its domain
 
 
-#: The hand driver's /diagnostics counters that `dactyl up` reports after the trials, and how it names them.
-HAND_COUNTS = {"forwarded": "commands forwarded", "rejected": "rejected", "clamped": "clamped to joint limits",
-               "rate_limited": "rate-limited", "watchdog_holds": "watchdog holds"}
-
-
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -188,7 +183,8 @@ def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, r
         for status in msg.status:
             if status.name == interfaces.HAND_NODE:
                 values = {kv.key: kv.value for kv in status.values}
-                hand_counts.update({key: int(values[key]) for key in HAND_COUNTS if values.get(key, "").isdigit()})
+                hand_counts.update({key: int(values[key]) for key in interfaces.HAND_DRIVER_COUNTERS
+                                    if values.get(key, "").isdigit()})
 
     monitor.create_subscription(String, interfaces.TRIAL_EVENTS, on_event, qos.EVENTS)
     monitor.create_subscription(String, interfaces.TRIAL_RESULTS, on_results, qos.LATCHED)
@@ -236,6 +232,7 @@ def report_trials(latest: dict, values: dict, wall: float, record: Path | None, 
     """Print the trial manager's last results as the Table-3 row and what the hand driver's safety filter did
     (and write them as JSON); False if no trial finished."""
     from dactyl_core.evaluate import EvaluationResult, write_json
+    from dactyl_core.interfaces import HAND_DRIVER_COUNTERS
 
     if not latest.get("trials"):
         return False
@@ -249,8 +246,8 @@ def report_trials(latest: dict, values: dict, wall: float, record: Path | None, 
           f"{values['pose_source']}, goals {result.goals}): {result.table_row()}")
     print(result.summary())
     if hand_counts:
-        print("hand driver: " + ", ".join(f"{hand_counts.get(key, 0)} {label}" for key, label in HAND_COUNTS.items())
-              + " (its last /diagnostics report)")
+        counted = [f"{hand_counts[key]} {label}" for key, label in HAND_DRIVER_COUNTERS.items() if key in hand_counts]
+        print("hand driver: " + ", ".join(counted) + " (its last /diagnostics report)")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         write_json(result, json_out)

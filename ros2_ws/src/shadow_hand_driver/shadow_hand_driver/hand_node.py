@@ -65,7 +65,7 @@ class HandNode(SafeLifecycleNode):
         self.estopped = False
         self.active = False
         self.config = SimpleNamespace()
-        self.counts = {"forwarded": 0, "rejected": 0, "clamped": 0, "rate_limited": 0, "watchdog_holds": 0}
+        self.counts = dict.fromkeys(interfaces.HAND_DRIVER_COUNTERS, 0)
         self.command_publishers: list = []
         self.input_subscriptions: list = []
         self.watchdog_timers: list = []
