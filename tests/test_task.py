@@ -59,8 +59,30 @@ def test_nearby_goals_turn_about_the_trial_axis_or_a_world_axis_when_asked():
     assert task.describe_goals(task.TaskConfig(goal_mode="nearby", nearby_goal_angle=0.7)) == "nearby 0.7 rad"
     assert task.describe_goals(config) == "nearby 0.6 rad about +y"
     assert task.describe_goals(replace(config, nearby_goal_axis="trial")) == "nearby 0.6 rad, one axis per trial"
+    assert task.describe_goals(replace(config, nearby_goal_axis="-z")) == "nearby 0.6 rad about -z"
     with pytest.raises(ConfigError, match="nearby_goal_axis"):
         load_env_config(overrides={"task": {"nearby_goal_axis": "w"}})
+
+
+def test_nearby_goals_about_signed_world_axes():
+    """"-y" turns the negative way about y; "world" draws each of the six signed axes about equally often."""
+    current = task.initial_orientations(np.random.default_rng(1), 600, task.TaskConfig())
+    rng = np.random.default_rng(5)
+    minus_y = task.TaskConfig(goal_mode="nearby", nearby_goal_angle=0.6, nearby_goal_axis="-y")
+    goals = task.sample_goals(rng, current, minus_y, task.sample_goal_axes(rng, 600, minus_y))
+    turn_axes, angles = rotations.to_axis_angle(rotations.relative(current, goals))
+    np.testing.assert_allclose(angles, 0.6, atol=1e-9)
+    np.testing.assert_allclose(turn_axes, np.tile([0.0, -1.0, 0.0], (600, 1)), atol=1e-9)
+
+    world = task.TaskConfig(goal_mode="nearby", nearby_goal_angle=np.pi / 2, nearby_goal_axis="world")
+    assert task.sample_goal_axes(rng, 600, world) is None
+    goals = task.sample_goals(rng, current, world)
+    turn_axes, angles = rotations.to_axis_angle(rotations.relative(current, goals))
+    np.testing.assert_allclose(angles, np.pi / 2, atol=1e-9)
+    signed = np.rint(turn_axes).astype(int)
+    np.testing.assert_allclose(turn_axes, signed, atol=1e-9)  # a world axis, either way
+    counts = {tuple(v): n for v, n in zip(*np.unique(signed, axis=0, return_counts=True))}
+    assert len(counts) == 6 and min(counts.values()) > 60, counts  # 100 expected each
 
 
 def test_success_drop_and_reward():

@@ -57,7 +57,8 @@ PARAMS = (
     Param("nearby_goal_angle", 0.0, "rad; 0: the paper's goals; > 0: the training curriculum's goals, each the "
           "object turned by this angle (not the paper's task)", minimum=0.0, read_only=True),
     Param("nearby_goal_axis", "random", "with nearby goals, what each goal turns the object about: a new random "
-          "axis per goal, one random axis per trial (continuous rotation), or a world axis the positive way",
+          "axis per goal, one random axis per trial (continuous rotation), a random signed world axis per goal "
+          "(world), or one world axis, that way (x ... -z)",
           choices=task.NEARBY_GOAL_AXES, read_only=True),
     Param("pose_timeout", 1.0, "seconds without an object pose before it is reported missing", minimum=0.01),
     Param("hand_node", "", "name of the hand driver's lifecycle node to deactivate around a simulator reset "

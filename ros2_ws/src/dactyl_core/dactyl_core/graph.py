@@ -80,7 +80,8 @@ ARGUMENTS = (
     Argument("nearby_goals", "0", "rad; 0: the paper's goals; > 0: the training curriculum's goals, each the object "
              "turned by this angle (to compare pose sources with a policy that reaches only those)"),
     Argument("nearby_axis", "random", "with nearby_goals > 0, what each goal turns the object about: a new random "
-             "axis per goal, one random axis per trial (continuous rotation), or a world axis the positive way",
+             "axis per goal, one random axis per trial (continuous rotation), a random signed world axis per goal "
+             "(world), or one world axis, that way (x ... -z)",
              NEARBY_GOAL_AXES),
     Argument("randomization", "all", "the simulator's randomization groups (the paper's ablations)",
              ("all", "none", "no-obs-noise", "no-physics", "no-unmodeled")),

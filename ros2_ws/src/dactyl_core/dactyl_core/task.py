@@ -13,7 +13,7 @@ import numpy as np
 from . import rotations
 from .config import check_positive
 
-NearbyGoalAxis = Literal["random", "trial", "x", "y", "z"]
+NearbyGoalAxis = Literal["random", "trial", "world", "x", "y", "z", "-x", "-y", "-z"]
 NEARBY_GOAL_AXES = get_args(NearbyGoalAxis)  # the choices, for command lines and ROS parameters
 DONE_REASONS = ("running", "dropped", "timed_out", "max_successes", "unstable")
 RUNNING, DROPPED, TIMED_OUT, MAX_SUCCESSES, UNSTABLE = range(5)
@@ -25,8 +25,10 @@ class TaskConfig:
     nearby_goal_angle: float = 1.0  # rad: with goal_mode nearby, how far each goal is from the object (a curriculum)
     # With goal_mode nearby, what each goal turns the object about: "random", a new random axis per goal;
     # "trial", one random axis per trial, so the goals keep turning the object the same way (continuous
-    # rotation, which the paper's goals need and turning back and forth does not teach); "x", "y", "z",
-    # that world axis, always the positive way (to see which rotations a policy can make).
+    # rotation, which the paper's goals need and turning back and forth does not teach); "world", one of
+    # the six signed world axes per goal (flips about the horizontal axes and turns about the vertical,
+    # which the paper's goals are made of, each direction drawn as often); "x" ... "-z", that world
+    # axis, always that way (to see which rotations a policy can make).
     nearby_goal_axis: NearbyGoalAxis = "random"
     success_threshold: float = 0.4  # rad: rotation distance to the goal that counts as reached
     max_successes: int = 50  # a trial ends after this many consecutive successes
@@ -46,8 +48,18 @@ def describe_goals(config: TaskConfig) -> str:
     """The goals as results name them: "face_aligned", "nearby 0.7 rad", "nearby 0.7 rad about +x", ..."""
     if config.goal_mode != "nearby":
         return config.goal_mode
-    axis = {"random": "", "trial": ", one axis per trial"}.get(config.nearby_goal_axis, f" about +{config.nearby_goal_axis}")
+    named = {"random": "", "trial": ", one axis per trial", "world": ", about signed world axes"}
+    axis = named.get(config.nearby_goal_axis, f" about {_signed_axis_name(config.nearby_goal_axis)}")
     return f"nearby {config.nearby_goal_angle:g} rad{axis}"
+
+
+def _signed_axis_name(choice: str) -> str:
+    return choice if choice.startswith("-") else "+" + choice
+
+
+def _world_axis(choice: str) -> np.ndarray:
+    """"x" ... "-z" as a unit vector."""
+    return (-1.0 if choice.startswith("-") else 1.0) * np.eye(3)["xyz".index(choice[-1])]
 
 
 def sample_orientations(rng: np.random.Generator, n: int, mode: str) -> np.ndarray:
@@ -73,11 +85,11 @@ def initial_orientations(rng: np.random.Generator, n: int, config: TaskConfig) -
 def sample_goal_axes(rng: np.random.Generator, n: int, config: TaskConfig) -> np.ndarray | None:
     """(n, 3) world axes that new trials' nearby goals turn about, or None where each goal draws its own
     (draws nothing from `rng` then, so the default's random stream is what it always was)."""
-    if config.goal_mode != "nearby" or config.nearby_goal_axis == "random":
+    if config.goal_mode != "nearby" or config.nearby_goal_axis in ("random", "world"):
         return None
     if config.nearby_goal_axis == "trial":
         return rotations.normalize(rng.normal(size=(n, 3)))
-    return np.tile(np.eye(3)["xyz".index(config.nearby_goal_axis)], (n, 1))
+    return np.tile(_world_axis(config.nearby_goal_axis), (n, 1))
 
 
 def sample_goals(rng: np.random.Generator, current: np.ndarray, config: TaskConfig,
@@ -85,13 +97,15 @@ def sample_goals(rng: np.random.Generator, current: np.ndarray, config: TaskConf
     """(n, 4) goals for objects now at orientations `current` (n, 4).
 
     face_aligned and full goals ignore `current` (the paper's task). nearby goals are `current` turned by
-    exactly `nearby_goal_angle` about a uniformly random axis, or, unless `nearby_goal_axis` is random,
-    about the trial's `axes` (n, 3) from `sample_goal_axes`: an easier task for a training curriculum,
-    where random motion reaches goals often enough to learn from.
+    exactly `nearby_goal_angle` about a uniformly random axis, a random signed world axis ("world"), or
+    the trial's `axes` (n, 3) from `sample_goal_axes`: an easier task for a training curriculum, where
+    random motion reaches goals often enough to learn from.
     """
     if config.goal_mode != "nearby":
         return sample_orientations(rng, len(current), config.goal_mode)
-    if axes is None or config.nearby_goal_axis == "random":
+    if config.nearby_goal_axis == "world":
+        axis = np.eye(3)[rng.integers(0, 3, len(current))] * rng.choice([-1.0, 1.0], (len(current), 1))
+    elif axes is None or config.nearby_goal_axis == "random":
         axis = rotations.normalize(rng.normal(size=(len(current), 3)))
     else:
         axis = axes

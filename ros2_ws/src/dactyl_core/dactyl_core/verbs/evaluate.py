@@ -15,7 +15,9 @@ def add_trial_arguments(parser) -> None:
     parser.add_argument("--nearby-axis", choices=NEARBY_GOAL_AXES, default="random",
                         help="with --nearby-goals, what each goal turns the object about: a new random axis per "
                              "goal (default, as in training), one random axis per trial (the goals keep turning it "
-                             "the same way: continuous rotation), or a world axis, the positive way")
+                             "the same way: continuous rotation), a random signed world axis per goal (world), or "
+                             "one world axis, that way (x ... -z: which rotations can the policy make? write "
+                             "--nearby-axis=-y for a negative one)")
     parser.add_argument("--trials", type=int, default=100, help="number of trials (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the result to this JSON file")
