@@ -161,17 +161,24 @@ def test_up_reports_the_trial_managers_results_as_evaluate_does(tmp_path, capsys
     values = {"hand": "sim", "pose_source": "vision"}
     out = tmp_path / "up.json"
     counts = {"forwarded": 898, "rejected": 1, "clamped": 0, "rate_limited": 2, "watchdog_holds": 0}
-    assert report_trials(latest, values, 12.34, tmp_path / "a.mcap", out, counts)
+    sim_counts = {"resets": 3, "lockstep_timeouts": 4, "rejected": 0, "beyond_limits": 0, "unstable": 0}
+    assert report_trials(latest, values, 12.34, tmp_path / "a.mcap", out, {"shadow_hand": counts, "dactyl_sim": sim_counts})
     printed = capsys.readouterr().out
     assert "consecutive successes (3 trials, hand sim, pose from vision, goals nearby 0.7 rad): 2.7 +- 2.1" in printed
     assert "1 drops, 2 timeouts" in printed
     assert ("hand driver: 898 commands forwarded, 1 rejected, 0 clamped to joint limits, 2 rate-limited, "
             "0 watchdog holds") in printed
+    assert ("simulator: 3 resets, 4 control periods without a command in time (lockstep timeouts), 0 malformed "
+            "commands rejected, 0 commands beyond joint limits, 0 unstable simulations") in printed
     data = json.loads(out.read_text())
     assert data["trials"] == [3, 0, 5] and data["seed"] == 1 and data["drops"] == 1
     assert data["extra"] == {"graph": values, "wall_seconds": 12.3, "mcap": str(tmp_path / "a.mcap"), "complete": True,
-                             "hand_driver": counts}
-    # No report from the hand driver (it never came up): no line, and null in the JSON.
+                             "hand_driver": counts, "simulator": sim_counts}
+    # No report from a node (it never came up, or the real hand has no simulator): no line, and null in the JSON.
+    assert report_trials(latest, values, 12.34, None, out, {"shadow_hand": counts})
+    printed = capsys.readouterr().out
+    assert "hand driver: 898" in printed and "simulator:" not in printed
+    assert json.loads(out.read_text())["extra"]["simulator"] is None
     assert report_trials(latest, values, 12.34, None, out)
     assert "hand driver:" not in capsys.readouterr().out
     assert json.loads(out.read_text())["extra"]["hand_driver"] is None

@@ -119,6 +119,10 @@ def test_dactyl_up_runs_the_mocap_graph_end_to_end(ros_graph, untrained_policy, 
     assert set(hand_driver) == {"forwarded", "rejected", "clamped", "rate_limited", "watchdog_holds"}
     assert hand_driver["forwarded"] > 0 and hand_driver["rejected"] == 0
     assert f"hand driver: {hand_driver['forwarded']} commands forwarded, 0 rejected" in up.stdout
+    simulator = written["extra"]["simulator"]  # what the simulator counted, the same way
+    assert set(simulator) == {"resets", "lockstep_timeouts", "rejected", "beyond_limits", "unstable"}
+    assert simulator["resets"] >= 1 and simulator["rejected"] == simulator["beyond_limits"] == 0
+    assert f"simulator: {simulator['resets']} resets" in up.stdout
 
     from mcap.reader import make_reader
     from mcap_ros2.decoder import DecoderFactory

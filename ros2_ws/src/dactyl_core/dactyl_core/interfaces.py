@@ -57,6 +57,12 @@ SIM_GROUND_TRUTH_POSE = "/dactyl_sim/debug/object_pose_ground_truth"  # PoseStam
 HAND_DRIVER_COUNTERS = {"forwarded": "commands forwarded", "rejected": "rejected",
                         "clamped": "clamped to joint limits", "rate_limited": "rate-limited",
                         "watchdog_holds": "watchdog holds"}
+#: The counters the simulator reports in its /diagnostics values (key -> what it counts); `dactyl up` prints them.
+SIM_COUNTERS = {"resets": "resets", "lockstep_timeouts": "control periods without a command in time (lockstep timeouts)",
+                "rejected": "malformed commands rejected", "beyond_limits": "commands beyond joint limits",
+                "unstable": "unstable simulations"}
+#: Whose counters `dactyl up` reports: node -> (name in the report and its JSON, counters).
+REPORTED_COUNTERS = {HAND_NODE: ("hand driver", HAND_DRIVER_COUNTERS), SIM_NODE: ("simulator", SIM_COUNTERS)}
 
 # --- services -----------------------------------------------------------------------------------------
 SIM_RESET = "/dactyl_sim/reset"  # std_srvs/Trigger: new randomization draw, hand and object back to start

@@ -177,14 +177,15 @@ def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, r
         latest.clear()
         latest.update(json.loads(msg.data))
 
-    hand_counts: dict[str, int] = {}
+    node_counts: dict[str, dict[str, int]] = {}  # node -> its counters, from its last /diagnostics report
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name == interfaces.HAND_NODE:
+            if status.name in interfaces.REPORTED_COUNTERS:
                 values = {kv.key: kv.value for kv in status.values}
-                hand_counts.update({key: int(values[key]) for key in interfaces.HAND_DRIVER_COUNTERS
-                                    if values.get(key, "").isdigit()})
+                _, counters = interfaces.REPORTED_COUNTERS[status.name]
+                node_counts.setdefault(status.name, {}).update(
+                    {key: int(values[key]) for key in counters if values.get(key, "").isdigit()})
 
     monitor.create_subscription(String, interfaces.TRIAL_EVENTS, on_event, qos.EVENTS)
     monitor.create_subscription(String, interfaces.TRIAL_RESULTS, on_results, qos.LATCHED)
@@ -218,7 +219,7 @@ def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, r
             recorder.close()
         signal.signal(signal.SIGTERM, previous_sigterm)
 
-    if not report_trials(latest, values, time.monotonic() - started, record, json_out, hand_counts):
+    if not report_trials(latest, values, time.monotonic() - started, record, json_out, node_counts):
         print("dactyl up: no trial finished", file=sys.stderr)
         status = status or 1
     if recorder is not None:
@@ -228,26 +229,30 @@ def _follow_trials(monitor, executor, processes: GraphProcesses, values: dict, r
 
 
 def report_trials(latest: dict, values: dict, wall: float, record: Path | None, json_out: Path | None,
-                  hand_counts: dict[str, int] | None = None) -> bool:
-    """Print the trial manager's last results as the Table-3 row and what the hand driver's safety filter did
-    (and write them as JSON); False if no trial finished."""
+                  node_counts: dict[str, dict[str, int]] | None = None) -> bool:
+    """Print the trial manager's last results as the Table-3 row, and what the hand driver's safety filter and
+    the simulator counted (`node_counts`: node -> counters, see interfaces.REPORTED_COUNTERS), and write them
+    as JSON; False if no trial finished. A node that never reported gets no line and null in the JSON."""
     from dactyl_core.evaluate import EvaluationResult, write_json
-    from dactyl_core.interfaces import HAND_DRIVER_COUNTERS
+    from dactyl_core.interfaces import REPORTED_COUNTERS
 
     if not latest.get("trials"):
         return False
+    node_counts = node_counts or {}
+    reports = {name: (node_counts.get(node) or None, labels) for node, (name, labels) in REPORTED_COUNTERS.items()}
     result = EvaluationResult(latest["trials"], latest["reasons"], policy=latest["policy"],
                               randomization=latest["randomization"], object=latest["object"], seed=latest["seed"],
                               goals=latest.get("goals", ""), env_steps=latest["env_steps"],
                               extra={"graph": values, "wall_seconds": round(wall, 1),
                                      "mcap": str(record) if record else None, "complete": bool(latest.get("complete")),
-                                     "hand_driver": hand_counts or None})
+                                     **{name.replace(" ", "_"): counts for name, (counts, _) in reports.items()}})
     print(f"consecutive successes ({len(result.trials)} trials, hand {values['hand']}, pose from "
           f"{values['pose_source']}, goals {result.goals}): {result.table_row()}")
     print(result.summary())
-    if hand_counts:
-        counted = [f"{hand_counts[key]} {label}" for key, label in HAND_DRIVER_COUNTERS.items() if key in hand_counts]
-        print("hand driver: " + ", ".join(counted) + " (its last /diagnostics report)")
+    for name, (counts, labels) in reports.items():
+        if counts:
+            counted = [f"{counts[key]} {label}" for key, label in labels.items() if key in counts]
+            print(f"{name}: " + ", ".join(counted) + " (its last /diagnostics report)")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         write_json(result, json_out)

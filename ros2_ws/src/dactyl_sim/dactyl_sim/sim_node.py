@@ -78,7 +78,7 @@ class SimNode(Node):
         self.command_arrived = threading.Event()
         self.pending_motors: np.ndarray | None = None  # (20,) motor commands waiting for the next physics step
         self.clock_offset = 0.0  # simulated time before the last reset: /clock never goes back
-        self.stats = dict(commands=0, rejected=0, beyond_limits=0, lockstep_timeouts=0, resets=0, unstable=0)
+        self.stats = dict(commands=0, **dict.fromkeys(interfaces.SIM_COUNTERS, 0))
         self.max_limit_excess = 0.0  # rad: the most any received command exceeded its joint limit
         self.command_times = deque(maxlen=COMMAND_PERIOD_WINDOW)  # simulated time of each complete command
 
