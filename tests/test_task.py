@@ -83,6 +83,10 @@ def test_nearby_goals_about_signed_world_axes():
     np.testing.assert_allclose(turn_axes, signed, atol=1e-9)  # a world axis, either way
     counts = {tuple(v): n for v, n in zip(*np.unique(signed, axis=0, return_counts=True))}
     assert len(counts) == 6 and min(counts.values()) > 60, counts  # 100 expected each
+    # turn_direction names them: "+x" is (1, 0, 0), "-z" is (0, 0, -1), ...
+    names = np.array(task.SIGNED_AXES)[task.turn_direction(current, goals)]
+    expected = [("+" if v[v != 0][0] > 0 else "-") + "xyz"[np.flatnonzero(v)[0]] for v in signed]
+    assert names.tolist() == expected
 
 
 def test_success_drop_and_reward():

@@ -11,6 +11,7 @@ import onnx
 import pytest
 import torch
 
+from dactyl_core import task
 from dactyl_core.config import ConfigError
 from dactyl_core.onnx_models import ModelContractError, OnnxPolicy
 from dactyl_training.checkpoint import CheckpointPolicy, load_policy_for_export, read_checkpoint
@@ -205,6 +206,27 @@ def test_a_stage_is_judged_only_on_trials_that_started_at_it():
     assert successes_at_stage(after.episodes, 0.35) == [
         s for s, a in zip(after.episodes.successes, after.episodes.start_angles) if a == 0.35]
     assert successes_at_stage(after.episodes, None) == []
+    worker.close()
+
+
+def test_goals_are_counted_by_the_way_they_turn_the_object():
+    """Nearby goals about -y land in the -y column; every goal that ended a trial unreached is a miss, and
+    the logs give the fraction reached per direction."""
+    from dactyl_training.ppo import describe_episodes
+
+    config = load_train_config({**TINY, "env": {**TINY["env"], "overrides": {"task": {
+        "goal_mode": "nearby", "nearby_goal_angle": 0.3, "nearby_goal_axis": "-y", "goal_timeout_steps": 6}}}})
+    worker = RolloutWorker(config, seed=0)
+    rollout = worker.collect(24)
+    counts = rollout.episodes.goals_by_direction
+    minus_y = task.SIGNED_AXES.index("-y")
+    assert counts.sum() == counts[:, minus_y].sum() > 0
+    reasons = np.asarray(rollout.episodes.reasons)
+    assert counts[1, minus_y] == np.isin(reasons, (task.DROPPED, task.TIMED_OUT)).sum()  # each such trial missed one
+    assert rollout.episodes.goals_reached == counts[0, minus_y]
+    stats = describe_episodes(rollout.episodes)
+    assert [key for key in stats if key.startswith("goals/")] == ["goals/reached_-y"]
+    assert stats["goals/reached_-y"] == counts[0, minus_y] / counts[:, minus_y].sum()
     worker.close()
 
 

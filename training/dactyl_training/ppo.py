@@ -58,18 +58,29 @@ def sample_bins(log_p: torch.Tensor, generator: torch.Generator) -> torch.Tensor
 @dataclass
 class EpisodeStats:
     """What finished during a rollout: consecutive successes, end reason and the nearby-goal angle it
-    started with (a curriculum stage judges only trials run wholly at it) of each trial."""
+    started with (a curriculum stage judges only trials run wholly at it) of each trial; and the goals
+    reached and missed (the trial ended on a drop or timeout) by the way they turned the object."""
 
     successes: list[int] = field(default_factory=list)
     reasons: list[int] = field(default_factory=list)
     start_angles: list[float] = field(default_factory=list)
-    goals_reached: int = 0
+    # (2, 6): goals reached (row 0) and missed (row 1) per task.SIGNED_AXES direction
+    goals_by_direction: np.ndarray = field(default_factory=lambda: np.zeros((2, len(task.SIGNED_AXES)), np.int64))
+
+    @property
+    def goals_reached(self) -> int:
+        return int(self.goals_by_direction[0].sum())
+
+    def count_goals(self, directions: np.ndarray, reached: np.ndarray, missed: np.ndarray) -> None:
+        """Count this step's reached and missed goals under their directions (n,)."""
+        np.add.at(self.goals_by_direction[0], directions[reached], 1)
+        np.add.at(self.goals_by_direction[1], directions[missed], 1)
 
     def extend(self, other: "EpisodeStats") -> None:
         self.successes += other.successes
         self.reasons += other.reasons
         self.start_angles += other.start_angles
-        self.goals_reached += other.goals_reached
+        self.goals_by_direction += other.goals_by_direction
 
 
 @dataclass
@@ -169,6 +180,7 @@ class RolloutWorker:
             value, self.value_state = self.value(value_obs, self.value_state, starts)
             log_p = log_probabilities(logits[0])  # (B, A, K)
             action = sample_bins(log_p, self.generator)  # (B, A)
+            directions = env.goal_direction.copy()  # the goals this step is judged on
             step = env.step(action.numpy())
 
             buffers["policy_obs"][t] = self.observations.policy
@@ -181,7 +193,8 @@ class RolloutWorker:
             buffers["dones"][t] = step.done
             self.observations = step.observations
             self.starts = step.done.astype(np.float32)
-            episodes.goals_reached += int(step.goal_reached.sum())
+            ended = step.done & np.isin(step.done_reason, (task.DROPPED, task.TIMED_OUT))
+            episodes.count_goals(directions, step.goal_reached, ended & ~step.goal_reached)
             episodes.successes += step.successes[step.done].tolist()
             episodes.reasons += step.done_reason[step.done].tolist()
             episodes.start_angles += self.trial_start_angles[step.done].tolist()
@@ -299,13 +312,17 @@ class Learner:
 
 
 def describe_episodes(episodes: EpisodeStats) -> dict[str, float]:
-    """Summary of finished trials for logs: mean successes, drop fraction."""
+    """Summary of finished trials for logs: mean successes, drop fraction; and the fraction of goals reached
+    per direction of turn (goals/reached_+x, ...), where any ended."""
+    reached, missed = episodes.goals_by_direction
+    out = {f"goals/reached_{name}": float(r / (r + m)) for name, r, m in zip(task.SIGNED_AXES, reached, missed) if r + m}
     if not episodes.successes:
-        return {}
+        return out
     reasons = np.asarray(episodes.reasons)
     return {
         "episode/successes": float(np.mean(episodes.successes)),
         "episode/drop_fraction": float(np.mean(reasons == task.DROPPED)),
         "episode/timeout_fraction": float(np.mean(reasons == task.TIMED_OUT)),
         "episode/count": float(len(reasons)),
+        **out,
     }

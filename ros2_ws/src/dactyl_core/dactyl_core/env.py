@@ -184,6 +184,7 @@ class DactylEnv:
         self.previous_action = np.zeros((n, m.nu))  # normalised
         self.goal = np.tile(rotations.IDENTITY, (n, 1))
         self.goal_axes = np.zeros((n, 3))  # each trial's axis for nearby goals, unless every goal draws its own
+        self.goal_direction = np.zeros(n, np.int64)  # task.SIGNED_AXES index of each goal's turn, as drawn
         self.distance = np.zeros(n)
         self.counters = task.TrialCounters.zeros(n)
         self.object_mass = np.zeros(n)
@@ -222,6 +223,7 @@ class DactylEnv:
             self.goal[goal_reached] = task.sample_goals(self.rng, object_quat[goal_reached], self.config.task,
                                                         self.goal_axes[goal_reached])
             distance[goal_reached] = task.goal_distance(object_quat[goal_reached], self.goal[goal_reached])
+            self.goal_direction[goal_reached] = task.turn_direction(object_quat[goal_reached], self.goal[goal_reached])
         self.distance = distance
         done = reason != task.RUNNING
         if done.any():
@@ -261,6 +263,7 @@ class DactylEnv:
             self.goal_axes[mask] = axes
         self.goal[mask] = task.sample_goals(self.rng, orientations, self.config.task, axes)
         self.distance[mask] = task.goal_distance(orientations, self.goal[mask])
+        self.goal_direction[mask] = task.turn_direction(orientations, self.goal[mask])
         self.counters.reset(mask)
         self.observation_noise.reset(mask, self.rng)
         self.object_forces.reset(mask)

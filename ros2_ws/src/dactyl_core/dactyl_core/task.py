@@ -15,6 +15,7 @@ from .config import check_positive
 
 NearbyGoalAxis = Literal["random", "trial", "world", "x", "y", "z", "-x", "-y", "-z"]
 NEARBY_GOAL_AXES = get_args(NearbyGoalAxis)  # the choices, for command lines and ROS parameters
+SIGNED_AXES = ("+x", "-x", "+y", "-y", "+z", "-z")  # the ways a goal can turn the object, by turn_direction
 DONE_REASONS = ("running", "dropped", "timed_out", "max_successes", "unstable")
 RUNNING, DROPPED, TIMED_OUT, MAX_SUCCESSES, UNSTABLE = range(5)
 
@@ -111,6 +112,16 @@ def sample_goals(rng: np.random.Generator, current: np.ndarray, config: TaskConf
         axis = axes
     turn = rotations.from_axis_angle(axis, np.full(len(current), config.nearby_goal_angle))
     return rotations.canonical(rotations.multiply(turn, current))
+
+
+def turn_direction(from_quat: np.ndarray, to_quat: np.ndarray) -> np.ndarray:
+    """(n,) index into SIGNED_AXES of the world axis, and the way about it, that the turn from `from_quat`
+    to `to_quat` is mostly about: training counts goals reached per direction with it, to show which
+    rotations a policy makes (a goal about a random axis lets it get by without some)."""
+    axis, _ = rotations.to_axis_angle(rotations.relative(from_quat, to_quat))
+    dominant = np.abs(axis).argmax(-1)
+    negative = np.take_along_axis(axis, dominant[..., None], -1)[..., 0] < 0
+    return 2 * dominant + negative
 
 
 def goal_distance(object_quat: np.ndarray, goal_quat: np.ndarray) -> np.ndarray:
