@@ -10,7 +10,7 @@ import numpy as np
 from dactyl_training.plot import load_progress, plot_training, rolling_mean
 
 
-def write_progress(path, iterations=30, first=1):
+def write_progress(path, iterations=30, first=1, directions=False):
     rng = np.random.default_rng(0)
     lines = []
     for i in range(first, first + iterations):
@@ -20,6 +20,8 @@ def write_progress(path, iterations=30, first=1):
             record.update({"episode/count": 2.0, "episode/successes": i / 10, "episode/drop_fraction": 0.5})
         if i > 10:
             record["curriculum/goal_angle"] = 0.6
+        if directions and i % 2:
+            record.update({"goals/reached_+x": 0.8, "goals/ended_+x": 5.0, "goals/reached_-y": 0.1, "goals/ended_-y": 1.0})
         lines.append(json.dumps(record))
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wt") as f:
@@ -43,6 +45,19 @@ def test_progress_loads_from_a_run_directory_or_a_gzipped_file_and_plots(tmp_pat
     out = plot_training(plain, tmp_path / "curves.png", "test run", window=5)
     image = cv2.imread(str(out))
     assert image is not None and image.shape[0] > 300 and image.std() > 10  # a drawn figure, not a blank
+
+
+def test_a_run_that_logged_goals_by_direction_gets_a_third_row_for_them(tmp_path):
+    from dactyl_training.plot import direction_keys
+
+    write_progress(tmp_path / "plain.jsonl")
+    write_progress(tmp_path / "directions.jsonl", directions=True)
+    plain, with_directions = load_progress(tmp_path / "plain.jsonl"), load_progress(tmp_path / "directions.jsonl")
+    assert direction_keys(plain) == [] and direction_keys(with_directions) == ["goals/reached_+x", "goals/reached_-y"]
+    short = cv2.imread(str(plot_training(plain, tmp_path / "plain.png", window=5)))
+    tall = cv2.imread(str(plot_training(with_directions, tmp_path / "directions.png", window=5)))
+    assert tall.shape[0] > 1.3 * short.shape[0] and tall.shape[1] == short.shape[1]
+    assert tall[-tall.shape[0] // 4:].std() > 10  # the third row is drawn
 
 
 def test_a_resumed_checkpoint_directory_reads_the_archive_then_the_log_and_a_repeated_iteration_once(tmp_path):

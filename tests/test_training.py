@@ -225,8 +225,9 @@ def test_goals_are_counted_by_the_way_they_turn_the_object():
     assert counts[1, minus_y] == np.isin(reasons, (task.DROPPED, task.TIMED_OUT)).sum()  # each such trial missed one
     assert rollout.episodes.goals_reached == counts[0, minus_y]
     stats = describe_episodes(rollout.episodes)
-    assert [key for key in stats if key.startswith("goals/")] == ["goals/reached_-y"]
+    assert [key for key in stats if key.startswith("goals/")] == ["goals/reached_-y", "goals/ended_-y"]
     assert stats["goals/reached_-y"] == counts[0, minus_y] / counts[:, minus_y].sum()
+    assert stats["goals/ended_-y"] == counts[:, minus_y].sum()
     worker.close()
 
 

@@ -59,7 +59,18 @@ def rolling_mean(values: np.ndarray, weights: np.ndarray, window: int) -> np.nda
         return np.where(weight > 0, total / weight, np.nan)
 
 
+def direction_keys(progress: dict[str, np.ndarray]) -> list[str]:
+    """The logged fractions of goals reached per direction of turn (runs since 2026-12-03), +x ... -z: those
+    logged with the number of goals they are out of."""
+    from dactyl_core.task import SIGNED_AXES
+
+    return [f"goals/reached_{name}" for name in SIGNED_AXES
+            if f"goals/reached_{name}" in progress and f"goals/ended_{name}" in progress]
+
+
 def plot_training(progress: dict[str, np.ndarray], out: str | Path, title: str = "", window: int = 100) -> Path:
+    """Successes (and the curriculum), drops, entropy and steps/s; below them, where the run logged them,
+    the goals reached per direction of turn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,7 +78,13 @@ def plot_training(progress: dict[str, np.ndarray], out: str | Path, title: str =
 
     steps = progress["env_steps"] / 1e6
     counts = np.nan_to_num(progress.get("episode/count", np.zeros_like(steps)))
-    fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
+    directions = direction_keys(progress)
+    rows = 3 if directions else 2
+    fig = plt.figure(figsize=(12, 3.5 * rows))
+    grid = fig.add_gridspec(rows, 2)
+    first = fig.add_subplot(grid[0, 0])
+    axes = np.array([[first, fig.add_subplot(grid[0, 1], sharex=first)],
+                     [fig.add_subplot(grid[1, c], sharex=first) for c in range(2)]])
     ax = axes[0, 0]
     ax.plot(steps, rolling_mean(progress.get("episode/successes", np.full_like(steps, np.nan)), counts, window),
             color="tab:blue")
@@ -89,9 +106,20 @@ def plot_training(progress: dict[str, np.ndarray], out: str | Path, title: str =
     ax.plot(steps, rate, color="lightgray", linewidth=0.5)
     ax.plot(steps, rolling_mean(rate, np.ones_like(rate), window), color="black", linewidth=1)
     ax.set_ylabel(f"env steps/s (and its mean over {window} iterations)")
-    for ax in axes[1]:
+    bottom = list(axes[1])
+    if directions:
+        ax = fig.add_subplot(grid[2, :], sharex=first)
+        for key in directions:  # each iteration weighs by the goals of that direction that ended in it
+            name = key.removeprefix("goals/reached_")
+            ended = np.nan_to_num(progress[f"goals/ended_{name}"])
+            ax.plot(steps, rolling_mean(progress[key], ended, window), label=name, linewidth=1)
+        ax.set_ylabel(f"goals reached, by the way they\nturn the object (mean over {window} iterations)")
+        ax.set_ylim(0, 1)
+        ax.legend(ncol=6, loc="upper left", fontsize="small")
+        bottom = [ax]
+    for ax in bottom:
         ax.set_xlabel("env steps (millions)")
-    for ax in axes.flat:
+    for ax in fig.axes:
         ax.grid(alpha=0.3)
     hours = progress["wall_time"][-1] / 3600  # the checkpoint's clock: iterations only, across resumes
     fig.suptitle(f"{title}{': ' if title else ''}{int(progress['iteration'][-1])} iterations, "

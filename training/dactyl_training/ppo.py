@@ -312,10 +312,14 @@ class Learner:
 
 
 def describe_episodes(episodes: EpisodeStats) -> dict[str, float]:
-    """Summary of finished trials for logs: mean successes, drop fraction; and the fraction of goals reached
-    per direction of turn (goals/reached_+x, ...), where any ended."""
-    reached, missed = episodes.goals_by_direction
-    out = {f"goals/reached_{name}": float(r / (r + m)) for name, r, m in zip(task.SIGNED_AXES, reached, missed) if r + m}
+    """Summary of finished trials for logs: mean successes, drop fraction; and per direction of turn where
+    any goal ended, the fraction of goals reached (goals/reached_+x, ...) and how many ended (goals/ended_+x,
+    ...: reached or missed), to weigh the fractions by when averaging over iterations."""
+    out = {}
+    for name, reached, missed in zip(task.SIGNED_AXES, *episodes.goals_by_direction):
+        if reached + missed:
+            out[f"goals/reached_{name}"] = float(reached / (reached + missed))
+            out[f"goals/ended_{name}"] = float(reached + missed)
     if not episodes.successes:
         return out
     reasons = np.asarray(episodes.reasons)
