@@ -16,6 +16,7 @@ from .config import check_positive
 NearbyGoalAxis = Literal["random", "trial", "world", "x", "y", "z", "-x", "-y", "-z"]
 NEARBY_GOAL_AXES = get_args(NearbyGoalAxis)  # the choices, for command lines and ROS parameters
 SIGNED_AXES = ("+x", "-x", "+y", "-y", "+z", "-z")  # the ways a goal can turn the object, by turn_direction
+SIGNED_AXIS_VECTORS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
 DONE_REASONS = ("running", "dropped", "timed_out", "max_successes", "unstable")
 RUNNING, DROPPED, TIMED_OUT, MAX_SUCCESSES, UNSTABLE = range(5)
 
@@ -55,12 +56,8 @@ def describe_goals(config: TaskConfig) -> str:
 
 
 def _signed_axis_name(choice: str) -> str:
+    """A nearby_goal_axis choice "x" ... "-z" as its SIGNED_AXES name "+x" ... "-z"."""
     return choice if choice.startswith("-") else "+" + choice
-
-
-def _world_axis(choice: str) -> np.ndarray:
-    """"x" ... "-z" as a unit vector."""
-    return (-1.0 if choice.startswith("-") else 1.0) * np.eye(3)["xyz".index(choice[-1])]
 
 
 def sample_orientations(rng: np.random.Generator, n: int, mode: str) -> np.ndarray:
@@ -90,7 +87,7 @@ def sample_goal_axes(rng: np.random.Generator, n: int, config: TaskConfig) -> np
         return None
     if config.nearby_goal_axis == "trial":
         return rotations.normalize(rng.normal(size=(n, 3)))
-    return np.tile(_world_axis(config.nearby_goal_axis), (n, 1))
+    return np.tile(SIGNED_AXIS_VECTORS[SIGNED_AXES.index(_signed_axis_name(config.nearby_goal_axis))], (n, 1))
 
 
 def sample_goals(rng: np.random.Generator, current: np.ndarray, config: TaskConfig,
@@ -105,7 +102,7 @@ def sample_goals(rng: np.random.Generator, current: np.ndarray, config: TaskConf
     if config.goal_mode != "nearby":
         return sample_orientations(rng, len(current), config.goal_mode)
     if config.nearby_goal_axis == "world":
-        axis = np.eye(3)[rng.integers(0, 3, len(current))] * rng.choice([-1.0, 1.0], (len(current), 1))
+        axis = SIGNED_AXIS_VECTORS[rng.integers(0, len(SIGNED_AXES), len(current))]
     elif axes is None or config.nearby_goal_axis == "random":
         axis = rotations.normalize(rng.normal(size=(len(current), 3)))
     else:
