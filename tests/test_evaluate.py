@@ -72,6 +72,23 @@ def test_the_evaluate_command_scores_a_nearby_goal_curriculum_stage(tmp_path):
     assert bad.returncode == 2 and "--nearby-axis needs --nearby-goals" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_the_evaluate_command_runs_the_trials_about_each_signed_world_axis(tmp_path):
+    out = tmp_path / "each.json"
+    result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "zero", "--trials", "2",
+                             "--nearby-goals", "0.5", "--nearby-axis", "each", "--randomization", "none",
+                             "--no-progress", "--json", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("about ")]
+    assert [row.split(":")[0] for row in rows] == ["about +x", "about -x", "about +y", "about -y", "about +z", "about -z"]
+    written = json.loads(out.read_text())
+    assert list(written) == ["+x", "-x", "+y", "-y", "+z", "-z"]
+    assert written["-y"]["goals"] == "nearby 0.5 rad about -y" and len(written["-y"]["trials"]) == 2
+    assert f"about -y: {written['-y']['mean']:.2f} +- " in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--nearby-axis", "each", "--trials", "1"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "needs --nearby-goals" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_the_evaluate_command_refuses_bad_input(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", str(tmp_path / "none.onnx"),
                           "--trials", "1"], capture_output=True, text=True)

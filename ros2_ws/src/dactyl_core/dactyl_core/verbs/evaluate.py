@@ -1,23 +1,26 @@
 from ..cli import Verb
-from ..task import NEARBY_GOAL_AXES, describe_goals
+from ..task import NEARBY_GOAL_AXES, SIGNED_AXES, describe_goals
 
 RANDOMIZATION_CHOICES = ["all", "none", "no-obs-noise", "no-physics", "no-unmodeled"]
 
 
-def add_trial_arguments(parser) -> None:
-    """What trials are run and how they are reported: shared by `evaluate` and `graph-loop`."""
+def add_trial_arguments(parser, each_axis: bool = False) -> None:
+    """What trials are run and how they are reported: shared by `evaluate` and `graph-loop`; `each_axis`
+    offers `--nearby-axis=each` (one run per signed world axis)."""
     parser.add_argument("--randomization", choices=RANDOMIZATION_CHOICES, default="all",
                         help="which randomization groups are on (the paper's ablations; default: all)")
     parser.add_argument("--object", choices=["block", "prism"], default="block")
     parser.add_argument("--nearby-goals", type=float, default=None, metavar="ANGLE",
                         help="score the nearby-goal training curriculum instead of the paper's goals: each goal "
                              "is the object turned by ANGLE rad (default: the paper's face-aligned goals)")
-    parser.add_argument("--nearby-axis", choices=NEARBY_GOAL_AXES, default="random",
+    parser.add_argument("--nearby-axis", choices=NEARBY_GOAL_AXES + (("each",) if each_axis else ()), default="random",
                         help="with --nearby-goals, what each goal turns the object about: a new random axis per "
                              "goal (default, as in training), one random axis per trial (the goals keep turning it "
                              "the same way: continuous rotation), a random signed world axis per goal (world), or "
                              "one world axis, that way (x ... -z: which rotations can the policy make? write "
-                             "--nearby-axis=-y for a negative one)")
+                             "--nearby-axis=-y for a negative one)" + (
+                                 "; each: the trials once about every signed world axis, one row per axis"
+                                 if each_axis else ""))
     parser.add_argument("--trials", type=int, default=100, help="number of trials (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the result to this JSON file")
@@ -57,7 +60,7 @@ class EvaluateVerb(Verb):
 
     def add_arguments(self, parser):
         parser.add_argument("--policy", default="zero", help="zero | random | PATH.onnx | PATH.pt (default: zero)")
-        add_trial_arguments(parser)
+        add_trial_arguments(parser, each_axis=True)
         parser.add_argument("--envs", type=int, default=None, help="parallel environments (default: min(trials, 32))")
         parser.add_argument("--threads", type=int, default=None, help="physics threads (default: all cores)")
         parser.add_argument("--video", default=None, metavar="FILE.mp4",
@@ -68,10 +71,41 @@ class EvaluateVerb(Verb):
     def main(self, args) -> int:
         from ..evaluate import run_evaluation
 
+        if args.nearby_axis == "each":
+            return self.each_axis(args)
         config = trial_config(args)
         result = run_evaluation(args.policy, config, args.trials, args.seed, args.envs, args.threads, not args.no_progress,
                                 args.video, args.video_trials)
         report(result, config, args)
         if args.video:
             print(f"wrote {args.video}")
+        return 0
+
+    @staticmethod
+    def each_axis(args) -> int:
+        """Which ways the policy turns the object: the same trials about each signed world axis in turn."""
+        import json
+        from argparse import Namespace
+
+        from ..evaluate import run_evaluation
+
+        if args.nearby_goals is None:
+            raise ValueError("--nearby-axis=each needs --nearby-goals ANGLE (the paper's goals are not turns about an axis)")
+        if args.video:
+            raise ValueError("--video films one run; with --nearby-axis=each, film one axis (--nearby-axis=-y)")
+        print(f"policy {args.policy}, {args.object}, randomization {args.randomization}, goals nearby "
+              f"{args.nearby_goals:g} rad about each signed world axis, {args.trials} trials each, seed {args.seed}")
+        results = {}
+        for name in SIGNED_AXES:
+            config = trial_config(Namespace(**{**vars(args), "nearby_axis": name.removeprefix("+")}))
+            result = run_evaluation(args.policy, config, args.trials, args.seed, args.envs, args.threads,
+                                    not args.no_progress)
+            result.randomization, result.goals = args.randomization, describe_goals(config.task)
+            results[name] = result
+            print(f"about {name}: {result.mean:.2f} +- {result.std:.2f} consecutive successes, median "
+                  f"{result.median:g}; {result.count('dropped')} drops, {result.count('timed_out')} timeouts", flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({name: result.to_dict() for name, result in results.items()}, f, indent=2)
+            print(f"wrote {args.json}")
         return 0
