@@ -48,12 +48,12 @@ def test_progress_loads_from_a_run_directory_or_a_gzipped_file_and_plots(tmp_pat
 
 
 def test_a_run_that_logged_goals_by_direction_gets_a_third_row_for_them(tmp_path):
-    from dactyl_training.plot import direction_keys
+    from dactyl_training.plot import logged_directions
 
     write_progress(tmp_path / "plain.jsonl")
     write_progress(tmp_path / "directions.jsonl", directions=True)
     plain, with_directions = load_progress(tmp_path / "plain.jsonl"), load_progress(tmp_path / "directions.jsonl")
-    assert direction_keys(plain) == [] and direction_keys(with_directions) == ["goals/reached_+x", "goals/reached_-y"]
+    assert logged_directions(plain) == [] and logged_directions(with_directions) == ["+x", "-y"]
     short = cv2.imread(str(plot_training(plain, tmp_path / "plain.png", window=5)))
     tall = cv2.imread(str(plot_training(with_directions, tmp_path / "directions.png", window=5)))
     assert tall.shape[0] > 1.3 * short.shape[0] and tall.shape[1] == short.shape[1]

@@ -59,13 +59,12 @@ def rolling_mean(values: np.ndarray, weights: np.ndarray, window: int) -> np.nda
         return np.where(weight > 0, total / weight, np.nan)
 
 
-def direction_keys(progress: dict[str, np.ndarray]) -> list[str]:
-    """The logged fractions of goals reached per direction of turn (runs since 2026-12-03), +x ... -z: those
-    logged with the number of goals they are out of."""
+def logged_directions(progress: dict[str, np.ndarray]) -> list[str]:
+    """The directions of turn, +x ... -z, whose fraction of goals reached the run logged (runs since
+    2026-12-03) with the number of goals it is out of."""
     from dactyl_core.task import SIGNED_AXES
 
-    return [f"goals/reached_{name}" for name in SIGNED_AXES
-            if f"goals/reached_{name}" in progress and f"goals/ended_{name}" in progress]
+    return [name for name in SIGNED_AXES if f"goals/reached_{name}" in progress and f"goals/ended_{name}" in progress]
 
 
 def plot_training(progress: dict[str, np.ndarray], out: str | Path, title: str = "", window: int = 100) -> Path:
@@ -78,7 +77,7 @@ def plot_training(progress: dict[str, np.ndarray], out: str | Path, title: str =
 
     steps = progress["env_steps"] / 1e6
     counts = np.nan_to_num(progress.get("episode/count", np.zeros_like(steps)))
-    directions = direction_keys(progress)
+    directions = logged_directions(progress)
     rows = 3 if directions else 2
     fig = plt.figure(figsize=(12, 3.5 * rows))
     grid = fig.add_gridspec(rows, 2)
@@ -109,10 +108,9 @@ def plot_training(progress: dict[str, np.ndarray], out: str | Path, title: str =
     bottom = list(axes[1])
     if directions:
         ax = fig.add_subplot(grid[2, :], sharex=first)
-        for key in directions:  # each iteration weighs by the goals of that direction that ended in it
-            name = key.removeprefix("goals/reached_")
+        for name in directions:  # each iteration weighs by the goals of that direction that ended in it
             ended = np.nan_to_num(progress[f"goals/ended_{name}"])
-            ax.plot(steps, rolling_mean(progress[key], ended, window), label=name, linewidth=1)
+            ax.plot(steps, rolling_mean(progress[f"goals/reached_{name}"], ended, window), label=name, linewidth=1)
         ax.set_ylabel(f"goals reached, by the way they\nturn the object (mean over {window} iterations)")
         ax.set_ylim(0, 1)
         ax.legend(ncol=6, loc="upper left", fontsize="small")
