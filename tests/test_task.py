@@ -89,6 +89,21 @@ def test_nearby_goals_about_signed_world_axes():
     assert names.tolist() == expected
 
 
+def test_world_axis_weights_set_how_often_each_direction_is_drawn():
+    current = task.initial_orientations(np.random.default_rng(1), 2000, task.TaskConfig())
+    weighted = task.TaskConfig(goal_mode="nearby", nearby_goal_angle=0.6, nearby_goal_axis="world",
+                               world_axis_weights=(1.0, 0.0, 3.0, 0.0, 0.0, 0.0))
+    goals = task.sample_goals(np.random.default_rng(2), current, weighted)
+    counts = np.bincount(task.turn_direction(current, goals), minlength=6)
+    assert counts[[1, 3, 4, 5]].sum() == 0  # weight 0: never drawn
+    assert 2.6 < counts[2] / counts[0] < 3.4, counts  # +y three times as often as +x (1500 : 500 expected)
+    for bad in ([1, 1, 1, 1, 1, -1], [0, 0, 0, 0, 0, 0]):
+        with pytest.raises(ConfigError, match="world_axis_weights must be >= 0 with a positive sum"):
+            load_env_config(overrides={"task": {"world_axis_weights": bad}})
+    with pytest.raises(ConfigError, match=r"world_axis_weights: expected a list of 6 values"):
+        load_env_config(overrides={"task": {"world_axis_weights": [1, 2, 3]}})
+
+
 def test_success_drop_and_reward():
     d_before = np.array([1.0, 0.5, 0.5, 0.3])
     d_after = np.array([0.9, 0.39, 0.6, 0.3])

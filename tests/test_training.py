@@ -18,7 +18,7 @@ from dactyl_training.checkpoint import CheckpointPolicy, load_policy_for_export,
 from dactyl_training.config import load_train_config
 from dactyl_training.networks import NetworkConfig, RecurrentTrunk
 from dactyl_training.ppo import Learner, RolloutWorker, build_networks, compute_gae, log_probabilities, sample_bins
-from dactyl_training.train import CHECKPOINT_NAME, Trainer, successes_at_stage
+from dactyl_training.train import CHECKPOINT_NAME, MIN_DIRECTION_WEIGHT, Trainer, direction_weights, successes_at_stage
 
 # Easy: no randomization, and the block counts as dropped 1 cm below where it rests, so a random policy
 # "drops" it often (-20) and holding it steady is quickly learnt.
@@ -197,7 +197,7 @@ def test_a_stage_is_judged_only_on_trials_that_started_at_it():
         "goal_mode": "nearby", "nearby_goal_angle": 0.3, "max_successes": 4}}}})
     worker = RolloutWorker(config, seed=0)
     before = worker.collect(2)  # every trial is 2 steps in
-    worker.set_goal_angle(0.35)
+    worker.set_goals(0.35)
     after = worker.collect(8)
     assert not before.episodes.successes and len(after.episodes.successes) >= 4
     # Each of the 4 envs had one trial running at the change; it ends within 6 steps (the goal timeout).
@@ -229,6 +229,30 @@ def test_goals_are_counted_by_the_way_they_turn_the_object():
     assert stats["goals/reached_-y"] == counts[0, minus_y] / counts[:, minus_y].sum()
     assert stats["goals/ended_-y"] == counts[:, minus_y].sum()
     worker.close()
+
+
+def test_directions_missed_more_are_drawn_more_and_the_counts_resume(tmp_path):
+    reached_missed = np.array([[9, 5, 0, 10, 0, 1], [1, 5, 10, 0, 0, 3]])
+    assert direction_weights(reached_missed) == pytest.approx([0.1, 0.5, 1.0, MIN_DIRECTION_WEIGHT, 1.0, 0.75])
+
+    config = load_train_config({
+        **TINY, "env": {**TINY["env"], "overrides": {"task": {"nearby_goal_axis": "world", "goal_timeout_steps": 6}}},
+        "curriculum": {"enabled": True, "start_angle": 0.5, "weight_directions": True, "direction_window": 30}})
+    trainer = Trainer(config, tmp_path / "a", progress=False)
+    assert trainer.rollouts.worker.env.config.task.world_axis_weights == (1.0,) * 6  # nothing seen yet
+    trainer.run(max_iterations=3)
+    trainer.close()
+    assert 0 < trainer.direction_goals.sum() <= 30 + 1e-9  # faded to the window
+    weights = direction_weights(trainer.direction_goals)
+    assert trainer.rollouts.worker.env.config.task.world_axis_weights == weights
+    logged = json.loads((tmp_path / "a" / "progress.jsonl").read_text().splitlines()[-1])
+    assert [logged[f"curriculum/weight_{name}"] for name in task.SIGNED_AXES] == list(weights)
+    resumed = Trainer(None, tmp_path / "b", resume_from=tmp_path / "a" / CHECKPOINT_NAME, progress=False)
+    np.testing.assert_array_equal(resumed.direction_goals, trainer.direction_goals)
+    assert resumed.rollouts.worker.env.config.task.world_axis_weights == weights
+    resumed.close()
+    with pytest.raises(ConfigError, match="weight_directions .* needs curriculum.enabled and env.overrides.task.nearby_goal_axis 'world'"):
+        load_train_config({"curriculum": {"enabled": True, "weight_directions": True}})
 
 
 def test_sigterm_writes_a_checkpoint_and_stops(tmp_path):

@@ -79,9 +79,14 @@ class CurriculumConfig:
     angle_step: float = 0.1  # rad added at each promotion
     promote_at: float = 2.0  # mean consecutive successes per trial at a stage that earns the next one
     trials: int = 200  # the promotion is judged on the last this many trials finished at the stage
+    # With env.overrides.task.nearby_goal_axis "world": draw each signed world axis in proportion to the
+    # fraction of its goals missed lately, so the turns a policy cannot make are asked for most (one in
+    # six goals was too few to learn a missing direction).
+    weight_directions: bool = False
+    direction_window: int = 3000  # goals (all directions) the miss fractions are taken over, older ones fading
 
     def __post_init__(self):
-        for name in ("start_angle", "end_angle", "angle_step", "promote_at", "trials"):
+        for name in ("start_angle", "end_angle", "angle_step", "promote_at", "trials", "direction_window"):
             check_positive(f"curriculum.{name}", getattr(self, name))
         if self.start_angle > self.end_angle:
             raise ValueError(f"curriculum.start_angle {self.start_angle} is above end_angle {self.end_angle}")
@@ -94,6 +99,12 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     run: RunConfig = field(default_factory=RunConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+
+    def __post_init__(self):
+        axis = self.env.overrides.get("task", {}).get("nearby_goal_axis")
+        if self.curriculum.weight_directions and not (self.curriculum.enabled and axis == "world"):
+            raise ValueError("curriculum.weight_directions weighs the signed world axes goals are drawn about: it needs "
+                             f"curriculum.enabled and env.overrides.task.nearby_goal_axis 'world' (got {axis!r})")
 
 
 def load_train_config(source: str | Path | dict | None) -> TrainConfig:

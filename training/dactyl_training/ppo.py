@@ -129,10 +129,12 @@ class RolloutWorker:
         self.policy.load_state_dict(policy_state_dict)
         self.value.load_state_dict(value_state_dict)
 
-    def set_goal_angle(self, angle: float) -> None:
-        """The next goals drawn are `angle` from the object (a curriculum stage; goal_mode must be nearby)."""
+    def set_goals(self, angle: float, world_axis_weights: tuple[float, ...] | None = None) -> None:
+        """The next goals drawn are `angle` from the object (a curriculum stage; goal_mode must be nearby),
+        about the signed world axes drawn with these weights where given."""
         config = self.env.config
-        self.env.config = replace(config, task=replace(config.task, nearby_goal_angle=angle))
+        self.env.config = replace(config, task=replace(config.task, nearby_goal_angle=angle,
+                                                       world_axis_weights=world_axis_weights))
 
     def collect_with(self, parameters: tuple[dict, dict], steps: int) -> "Rollout":
         """One remote call for a Ray worker: take the new parameters, return a rollout."""

@@ -104,11 +104,11 @@ class RayRollouts:
                 pending[index] = self.workers[index].collect_with.remote(parameters, steps)
         return merge_rollouts([rollouts[i] for i in range(self.num_workers)])
 
-    def set_goal_angle(self, angle: float) -> None:
-        from .train import with_goal_angle
+    def set_goals(self, angle: float, world_axis_weights: tuple[float, ...] | None) -> None:
+        from .train import with_goals
 
-        self.config = with_goal_angle(self.config, angle)  # replacement workers start at this stage too
-        self.ray.get([w.set_goal_angle.remote(angle) for w in self.workers])
+        self.config = with_goals(self.config, angle, world_axis_weights)  # replacement workers start with them too
+        self.ray.get([w.set_goals.remote(angle, world_axis_weights) for w in self.workers])
 
     def snapshots(self) -> list[dict]:
         return self.ray.get([w.snapshot.remote() for w in self.workers])

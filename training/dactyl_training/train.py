@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dactyl_core import task
 from dactyl_core.config import dump_yaml, merge, to_dict
 from dactyl_core.env import load_env_config
 from dactyl_core.observations import value_layout
@@ -33,6 +34,7 @@ from .ppo import EpisodeStats, Learner, RolloutWorker, build_networks, describe_
 
 CHECKPOINT_NAME = "ckpt.pt"
 SUCCESS_WINDOW = 100  # trials in the running mean of consecutive successes
+MIN_DIRECTION_WEIGHT = 0.05  # curriculum.weight_directions: the least a direction is drawn, relative to its miss fraction
 
 
 def pick_device(name: str) -> torch.device:
@@ -54,9 +56,23 @@ def successes_at_stage(episodes: EpisodeStats, angle: float | None) -> list[int]
     return [s for s, start in zip(episodes.successes, episodes.start_angles) if abs(start - angle) < 1e-9]
 
 
-def with_goal_angle(config: TrainConfig, angle: float) -> TrainConfig:
-    """`config` with its environments' goals `angle` from the object: a curriculum stage."""
-    return merge(config, {"env": {"overrides": {"task": {"goal_mode": "nearby", "nearby_goal_angle": angle}}}})
+def with_goals(config: TrainConfig, angle: float, world_axis_weights: tuple[float, ...] | None = None) -> TrainConfig:
+    """`config` with its environments' goals `angle` from the object (a curriculum stage), drawn about the
+    signed world axes with these weights where given."""
+    goals = {"goal_mode": "nearby", "nearby_goal_angle": angle}
+    if world_axis_weights is not None:
+        goals["world_axis_weights"] = list(world_axis_weights)
+    return merge(config, {"env": {"overrides": {"task": goals}}})
+
+
+def direction_weights(goals_by_direction: np.ndarray) -> tuple[float, ...]:
+    """One weight per task.SIGNED_AXES direction from recent goals reached (row 0) and missed (row 1):
+    the fraction missed, 1 for a direction not yet seen, and at least MIN_DIRECTION_WEIGHT so that no
+    direction a policy has mastered goes unpractised (and is forgotten)."""
+    reached, missed = goals_by_direction
+    ended = reached + missed
+    missed_fraction = np.divide(missed, ended, out=np.ones(len(ended)), where=ended > 0)
+    return tuple(float(w) for w in np.maximum(missed_fraction, MIN_DIRECTION_WEIGHT))
 
 
 class LocalRollouts:
@@ -70,8 +86,8 @@ class LocalRollouts:
     def collect(self, policy_params: dict, value_params: dict, steps: int):
         return self.worker.collect_with((policy_params, value_params), steps)
 
-    def set_goal_angle(self, angle: float) -> None:
-        self.worker.set_goal_angle(angle)
+    def set_goals(self, angle: float, world_axis_weights: tuple[float, ...] | None) -> None:
+        self.worker.set_goals(angle, world_axis_weights)
 
     def snapshots(self) -> list[dict]:
         return [self.worker.snapshot()]
@@ -117,10 +133,12 @@ class Trainer:
         curriculum = self.config.curriculum
         self.goal_angle = curriculum.start_angle if curriculum.enabled else None  # the curriculum's stage
         self.stage_successes: deque[int] = deque(maxlen=curriculum.trials)  # trials finished at this stage
+        # (2, 6) goals reached and missed per direction lately, faded to about `direction_window` goals
+        self.direction_goals = np.zeros((2, len(task.SIGNED_AXES)))
         if checkpoint:
             self._restore(checkpoint)
         if self.goal_angle is not None:
-            self.config = with_goal_angle(self.config, self.goal_angle)
+            self.config = with_goals(self.config, self.goal_angle, self.world_axis_weights)
         self.address = address
         self.stop_requested = False
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -141,6 +159,7 @@ class Trainer:
             "learner_rng": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
             "recent_successes": list(self.recent_successes),
             "goal_angle": self.goal_angle, "stage_successes": list(self.stage_successes),
+            "direction_goals": self.direction_goals.copy(),
             "workers": self.rollouts.snapshots(),
         }
 
@@ -157,6 +176,7 @@ class Trainer:
         if self.goal_angle is not None and data.get("goal_angle") is not None:  # continue the curriculum's stage
             self.goal_angle = data["goal_angle"]
             self.stage_successes.extend(data["stage_successes"])
+            self.direction_goals = data.get("direction_goals", self.direction_goals)  # absent before 2026-12-03
 
     def _collect(self, policy_params: dict, value_params: dict):
         """A rollout with these parameters (copied by the caller: the learner may be changing them)."""
@@ -176,9 +196,25 @@ class Trainer:
         if not passed:
             return
         self.goal_angle = min(curriculum.end_angle, round(self.goal_angle + curriculum.angle_step, 6))  # 0.35 + 0.05 is 0.4
-        self.config = with_goal_angle(self.config, self.goal_angle)
-        self.rollouts.set_goal_angle(self.goal_angle)
+        self._set_goals()
         tqdm.write(f"curriculum: iteration {self.iteration}, goals now {self.goal_angle:.2f} rad from the object")
+
+    @property
+    def world_axis_weights(self) -> tuple[float, ...] | None:
+        return direction_weights(self.direction_goals) if self.config.curriculum.weight_directions else None
+
+    def _weigh_directions(self, episodes: EpisodeStats) -> None:
+        """Count the rollout's goals by direction, fade the counts to about `direction_window` goals, and
+        draw the next goals' directions by how often each was missed."""
+        if not self.config.curriculum.weight_directions:
+            return
+        self.direction_goals += episodes.goals_by_direction
+        self.direction_goals *= min(1.0, self.config.curriculum.direction_window / max(self.direction_goals.sum(), 1.0))
+        self._set_goals()
+
+    def _set_goals(self) -> None:
+        self.config = with_goals(self.config, self.goal_angle, self.world_axis_weights)
+        self.rollouts.set_goals(self.goal_angle, self.world_axis_weights)
 
     def save(self) -> Path:
         return save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.state())
@@ -219,6 +255,7 @@ class Trainer:
                 pending = None
                 self.stage_successes.extend(successes_at_stage(rollout.episodes, self.goal_angle))
                 self._advance_curriculum()
+                self._weigh_directions(rollout.episodes)
                 # Overlap the next rollout with this update, except before a checkpoint (so that a
                 # checkpoint never holds experience not yet learned from, and resumes are exact).
                 if collector is not None and wanted(1) and (self.iteration + 1) % config.run.checkpoint_every:
@@ -241,6 +278,8 @@ class Trainer:
                 })
                 if self.goal_angle is not None:
                     stats["curriculum/goal_angle"] = self.goal_angle
+                for name, weight in zip(task.SIGNED_AXES, self.world_axis_weights or ()):
+                    stats[f"curriculum/weight_{name}"] = weight
                 if self.recent_successes:
                     stats["episode/successes_running_mean"] = float(np.mean(self.recent_successes))
                 for key, value in stats.items():

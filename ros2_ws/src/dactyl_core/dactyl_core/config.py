@@ -120,12 +120,14 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
-        for option in (a for a in args if a is not type(None)):
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # an optional value: name what is wrong with it
+            return _coerce(options[0], value, where)
+        for option in options:
             try:
                 return _coerce(option, value, where)
-            except ConfigError as err:
-                errors.append(str(err))
+            except ConfigError:
+                continue
         raise ConfigError(f"{where}: {value!r} matches none of {[_describe(a) for a in args]}")
     if origin is typing.Literal:
         if value not in args:

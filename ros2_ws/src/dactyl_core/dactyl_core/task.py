@@ -11,7 +11,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from . import rotations
-from .config import check_positive
+from .config import ConfigError, check_positive
 
 NearbyGoalAxis = Literal["random", "trial", "world", "x", "y", "z", "-x", "-y", "-z"]
 NEARBY_GOAL_AXES = get_args(NearbyGoalAxis)  # the choices, for command lines and ROS parameters
@@ -32,6 +32,9 @@ class TaskConfig:
     # which the paper's goals are made of, each direction drawn as often); "x" ... "-z", that world
     # axis, always that way (to see which rotations a policy can make).
     nearby_goal_axis: NearbyGoalAxis = "random"
+    # With nearby_goal_axis "world": how often each SIGNED_AXES direction is drawn, relative to the others
+    # (None: all alike). The training curriculum sets them to ask more often for the turns a policy misses.
+    world_axis_weights: tuple[float, float, float, float, float, float] | None = None
     success_threshold: float = 0.4  # rad: rotation distance to the goal that counts as reached
     max_successes: int = 50  # a trial ends after this many consecutive successes
     goal_timeout_steps: int = 400  # control steps allowed per goal
@@ -44,6 +47,10 @@ class TaskConfig:
         check_positive("task.max_successes", self.max_successes)
         check_positive("task.goal_timeout_steps", self.goal_timeout_steps)
         check_positive("task.nearby_goal_angle", self.nearby_goal_angle)
+        weights = self.world_axis_weights
+        if weights is not None and (min(weights) < 0 or sum(weights) <= 0):
+            raise ConfigError(f"task.world_axis_weights must be >= 0 with a positive sum (one per {SIGNED_AXES}), "
+                              f"got {list(weights)}")
 
 
 def describe_goals(config: TaskConfig) -> str:
@@ -101,7 +108,10 @@ def sample_goals(rng: np.random.Generator, current: np.ndarray, config: TaskConf
     """
     if config.goal_mode != "nearby":
         return sample_orientations(rng, len(current), config.goal_mode)
-    if config.nearby_goal_axis == "world":
+    if config.nearby_goal_axis == "world" and config.world_axis_weights is not None:
+        weights = np.asarray(config.world_axis_weights)
+        axis = SIGNED_AXIS_VECTORS[rng.choice(len(SIGNED_AXES), len(current), p=weights / weights.sum())]
+    elif config.nearby_goal_axis == "world":
         axis = SIGNED_AXIS_VECTORS[rng.integers(0, len(SIGNED_AXES), len(current))]
     elif axes is None or config.nearby_goal_axis == "random":
         axis = rotations.normalize(rng.normal(size=(len(current), 3)))
