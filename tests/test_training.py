@@ -172,6 +172,12 @@ def test_curriculum_moves_goals_away_as_they_are_met_and_resumes_at_its_stage(tm
     resumed.close()
     assert resumed.goal_angle == trainer.goal_angle
     torch.testing.assert_close(_flat(resumed), _flat(trainer), rtol=0, atol=0)
+
+    restarted = Trainer(None, tmp_path / "c", resume_from=tmp_path / "after2.pt", progress=False, restart_curriculum=True)
+    assert restarted.goal_angle == 0.3 and not restarted.stage_successes  # the config's first stage, nothing judged
+    assert restarted.rollouts.worker.env.config.task.nearby_goal_angle == 0.3
+    assert restarted.env_steps == read_checkpoint(tmp_path / "after2.pt")["env_steps"]  # the rest continues
+    restarted.close()
     with pytest.raises(ConfigError, match="start_angle 1.0 is above end_angle 0.5"):
         load_train_config({"curriculum": {"enabled": True, "start_angle": 1.0, "end_angle": 0.5}})
 
@@ -375,3 +381,5 @@ def test_train_command_names_a_bad_key_and_exits_2(tmp_path, capsys):
     assert "clip_range" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "nothing"), "--resume", "--no-progress"]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "run"), "--restart-curriculum", "--no-progress"]) == 2
+    assert "--restart-curriculum needs --resume" in capsys.readouterr().err

@@ -113,7 +113,9 @@ def restore_snapshots(restorers: list, snapshots: list[dict] | None, config: Tra
 
 class Trainer:
     def __init__(self, config: TrainConfig | None, out_dir: str | Path, resume_from: str | Path | None = None,
-                 address: str | None = None, progress: bool = True, config_source: str = ""):
+                 address: str | None = None, progress: bool = True, restart_curriculum: bool = False):
+        """`restart_curriculum`: take the networks, optimiser and counters from `resume_from` but start the
+        curriculum afresh at the config's `start_angle` (a new goal setting for a trained policy)."""
         self.out_dir = Path(out_dir)
         checkpoint = read_checkpoint(resume_from) if resume_from else None
         self.config = resume_config(checkpoint, config) if checkpoint else config
@@ -136,7 +138,7 @@ class Trainer:
         # (2, 6) goals reached and missed per direction lately, faded to about `direction_window` goals
         self.direction_goals = np.zeros((2, len(task.SIGNED_AXES)))
         if checkpoint:
-            self._restore(checkpoint)
+            self._restore(checkpoint, keep_curriculum=not restart_curriculum)
         if self.goal_angle is not None:
             self.config = with_goals(self.config, self.goal_angle, self.world_axis_weights)
         self.address = address
@@ -163,7 +165,7 @@ class Trainer:
             "workers": self.rollouts.snapshots(),
         }
 
-    def _restore(self, data: dict) -> None:
+    def _restore(self, data: dict, keep_curriculum: bool) -> None:
         self.learner.policy.load_state_dict(data["policy"])
         self.learner.value.load_state_dict(data["value"])
         self.learner.optimizer.load_state_dict(data["optimizer"])
@@ -173,7 +175,7 @@ class Trainer:
         torch.set_rng_state(data["torch_rng"])
         self.iteration, self.env_steps, self.wall_time = data["iteration"], data["env_steps"], data["wall_time"]
         self.recent_successes.extend(data["recent_successes"])
-        if self.goal_angle is not None and data.get("goal_angle") is not None:  # continue the curriculum's stage
+        if keep_curriculum and self.goal_angle is not None and data.get("goal_angle") is not None:  # its stage
             self.goal_angle = data["goal_angle"]
             self.stage_successes.extend(data["stage_successes"])
             self.direction_goals = data.get("direction_goals", self.direction_goals)  # absent before 2026-12-03

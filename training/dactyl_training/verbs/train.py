@@ -1,4 +1,4 @@
-from dactyl_core.cli import Verb
+from dactyl_core.cli import CommandError, Verb
 
 
 class TrainVerb(Verb):
@@ -11,6 +11,9 @@ class TrainVerb(Verb):
         parser.add_argument("--out", required=True, help="run directory (checkpoint, TensorBoard logs, progress.jsonl)")
         parser.add_argument("--resume", nargs="?", const="", default=None, metavar="CHECKPOINT",
                             help="continue from CHECKPOINT (default: OUT/ckpt.pt)")
+        parser.add_argument("--restart-curriculum", action="store_true",
+                            help="with --resume: keep the networks, optimiser and step counter, but start the "
+                                 "curriculum at the config's start_angle (a trained policy on new goals)")
         parser.add_argument("--workers", type=int, default=None,
                             help="Ray rollout workers (0 = single process; default: the config's run.workers)")
         parser.add_argument("--address", default=None, help="join this Ray cluster (default: start Ray locally)")
@@ -39,7 +42,10 @@ class TrainVerb(Verb):
         overrides = {"run": {k: v for k, v in (("workers", args.workers), ("total_env_steps", args.total_env_steps),
                                                  ("device", args.device)) if v is not None}}
         config = merge(config, overrides, "command line")
-        trainer = Trainer(config, args.out, resume_from=resume, address=args.address, progress=not args.no_progress)
+        if args.restart_curriculum and resume is None:
+            raise CommandError("--restart-curriculum needs --resume (a checkpoint to start from)")
+        trainer = Trainer(config, args.out, resume_from=resume, address=args.address, progress=not args.no_progress,
+                          restart_curriculum=args.restart_curriculum)
         try:
             summary = trainer.run()
         finally:
