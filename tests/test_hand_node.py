@@ -94,6 +94,8 @@ def test_lifecycle_configure_activate_deactivate_is_a_safe_stop(ros_graph):
     assert len(hand.trajectories) == 0  # inactive: nothing reaches the hand
 
     assert transition(ros_graph, Transition.TRANSITION_ACTIVATE) and lifecycle_state(ros_graph) == "active"
+    ros_graph.wait_until(lambda: len(hand.trajectories), 10, "the measured pose commanded on activation")
+    np.testing.assert_allclose(hand.forwarded()[0], MID)  # the hand holds where it is
     # a transition that is not valid now (a second launcher's activate) is refused; the node stays up
     assert not transition(ros_graph, Transition.TRANSITION_ACTIVATE)
     assert not transition(ros_graph, Transition.TRANSITION_CONFIGURE)

@@ -46,6 +46,7 @@ from dactyl_ros.params import Param, declare
 
 LOG_THROTTLE_S = 2.0
 FINAL_RESULT_ACK_TIMEOUT_S = 2.0
+SAME_TIME_S = 1e-6  # stamps closer than this are the same instant (the simulator's reset answer rounds to 1 us)
 
 PARAMS = (
     Param("trials", 10, "trials to run; 0 runs until stopped", minimum=0),
@@ -83,10 +84,11 @@ class TrialManager(Node):
         self.trial = 0  # number of the running trial (1-based), 0 before the first
         self.trial_start_time = 0.0
         self.last_pose_time: float | None = None
+        self.latest_pose: tuple[float, np.ndarray] | None = None  # (stamp, quaternion) of the newest valid pose
         self.reset_time = 0.0
         self.phase = "idle"  # idle -> deactivating -> resetting -> settling -> activating -> running
         self.start_after: float | None = None  # nearby goals: start the trial on the first pose stamped after this
-        self.settle_count = 0
+        self.joint_state_stamps: list[float] = []  # of the /joint_states received since the reset was asked for
         self.goal_pub = self.create_publisher(QuaternionStamped, interfaces.GOAL, qos.LATCHED)
         self.event_pub = self.create_publisher(String, interfaces.TRIAL_EVENTS, qos.EVENTS)
         self.results_pub = self.create_publisher(String, interfaces.TRIAL_RESULTS, qos.LATCHED)
@@ -141,6 +143,7 @@ class TrialManager(Node):
 
     def reset_sim(self) -> None:
         self.phase = "resetting"
+        self.joint_state_stamps = []
         self.reset_client.call_async(Trigger.Request()).add_done_callback(self.on_reset_done)
 
     def on_reset_done(self, future) -> None:
@@ -149,23 +152,31 @@ class TrialManager(Node):
             self.get_logger().error(f"simulator reset failed: {getattr(response, 'message', 'no answer')}")
             self.phase = "idle"
             return
-        self.reset_time = self._now()
+        # The simulator's own time of the reset: it may have stepped on (joint states newer than the reset
+        # already queued or handled here) before this answer is read.
+        reset_time = interfaces.sim_reset_time(response.message)
+        self.reset_time = self._now() if reset_time is None else reset_time
         # The trial starts now, before the driver is re-activated, so the policy has reset its LSTM and
         # re-read the hand's pose by the time its commands are forwarded again.
-        self.start_trial()
+        self.start_trial(at=self.reset_time)
         if self.lifecycle_client is None:
             self.phase = "idle"
         else:
-            self.settle_count = 0
             self.phase = "settling"
+            self.activate_when_settled()
 
     def on_joint_state(self, msg: JointState) -> None:
-        # Counted only once the trial has started (the policy has reset its LSTM), which waits for a pose
-        # with nearby goals.
-        if self.phase != "settling" or not self.tracker.running or stamp_to_seconds(msg.header.stamp) < self.reset_time:
+        if self.phase in ("resetting", "settling"):
+            self.joint_state_stamps.append(stamp_to_seconds(msg.header.stamp))
+            self.activate_when_settled()
+
+    def activate_when_settled(self) -> None:
+        """Re-activate the hand once `settle_joint_states` joint states of the reset pose have arrived and
+        the trial has started (the policy has reset its LSTM), which waits for a pose with nearby goals."""
+        if self.phase != "settling" or not self.tracker.running:
             return
-        self.settle_count += 1
-        if self.settle_count >= self.p.settle_joint_states:
+        # Strictly after: the simulator may have stamped its last state before the reset with the same time.
+        if sum(_after(stamp, self.reset_time) for stamp in self.joint_state_stamps) >= self.p.settle_joint_states:
             self.phase = "activating"
             self.change_hand_state(Transition.TRANSITION_ACTIVATE, self.on_hand_activated)
 
@@ -185,39 +196,44 @@ class TrialManager(Node):
             response.success, response.message = True, f"trial {self.trial} started"
         return response
 
-    def start_trial(self, object_quat: np.ndarray | None = None) -> None:
+    def start_trial(self, object_quat: np.ndarray | None = None, at: float | None = None) -> None:
+        """Start a trial at time `at` (default: now); only poses stamped after it are scored. With goals drawn
+        from the object's pose and no `object_quat`, it starts on the first pose stamped after `at`: the
+        newest pose if it is (it may have been handled before a reset's answer), else the next one."""
+        at = self._now() if at is None else at
         if self.tracker.goals_follow_the_object and object_quat is None:
-            self.start_after = self.last_pose_time = self._now()  # on_pose starts it
-            return
+            if self.latest_pose is None or not _after(self.latest_pose[0], at):
+                self.start_after, self.last_pose_time = at, self._now()  # on_pose starts it
+                return
+            at, object_quat = self.latest_pose
         self.start_after = None
         goal = self.tracker.start(object_quat)
         self.trial += 1
-        self.trial_start_time = self._now()
-        self.last_pose_time = self.trial_start_time
+        self.trial_start_time = at
+        self.last_pose_time = self._now()
         self.publish_goal(goal)
         self.publish_event({"event": "trial_start", "trial": self.trial, "time": self.trial_start_time})
         self.get_logger().info(f"trial {self.trial} started")
+        self.activate_when_settled()
 
     def on_pose(self, msg: PoseStamped) -> None:
-        if not self.busy:
-            return
         stamp = stamp_to_seconds(msg.header.stamp)
-        if not self.tracker.running:  # waiting for the pose that nearby goals are drawn from
-            if stamp >= self.start_after:
-                try:
-                    self.start_trial(pose_from_msg(msg.pose)[1])
-                except ValueError as err:
-                    self.get_logger().error(f"rejected object pose: {err}", throttle_duration_sec=LOG_THROTTLE_S)
-            return
-        if stamp < self.trial_start_time:
-            return  # measured before this trial began (before the reset)
-        if self.tracker.last_stamp is not None and stamp < self.tracker.last_stamp + 0.5 * self.p.control_period:
-            return  # not a new control step
         try:
             position, quat = pose_from_msg(msg.pose)
         except ValueError as err:
             self.get_logger().error(f"rejected object pose: {err}", throttle_duration_sec=LOG_THROTTLE_S)
             return
+        self.latest_pose = (stamp, quat)
+        if not self.busy:
+            return
+        if not self.tracker.running:  # waiting for the pose that nearby goals are drawn from
+            if _after(stamp, self.start_after):
+                self.start_trial(quat, at=stamp)
+            return
+        if not _after(stamp, self.trial_start_time):
+            return  # measured before this trial began (before the reset)
+        if self.tracker.last_stamp is not None and stamp < self.tracker.last_stamp + 0.5 * self.p.control_period:
+            return  # not a new control step
         self.last_pose_time = self._now()
         update = self.tracker.update(stamp, position, quat)
         if update.success:
@@ -255,6 +271,10 @@ class TrialManager(Node):
         self.diag_pub.publish(health.diagnostic_array(
             self.get_clock().now().to_msg(), interfaces.TRIAL_NODE, health.OK,
             f"trial {self.trial} running" if running else "between trials", values))
+
+
+def _after(stamp: float, time: float) -> bool:
+    return stamp > time + SAME_TIME_S
 
 
 def main(args=None) -> int:

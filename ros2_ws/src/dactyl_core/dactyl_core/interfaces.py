@@ -68,3 +68,20 @@ REPORTED_COUNTERS = {HAND_NODE: ("hand driver", HAND_DRIVER_COUNTERS), SIM_NODE:
 SIM_RESET = "/dactyl_sim/reset"  # std_srvs/Trigger: new randomization draw, hand and object back to start
 HAND_EMERGENCY_STOP = "/shadow_hand/emergency_stop"  # std_srvs/SetBool: true = stop and hold, false = release
 START_TRIAL = "/dactyl_trials/start_trial"  # std_srvs/Trigger
+
+
+def sim_reset_answer(sim_time: float, details: str) -> str:
+    """The simulator's SIM_RESET answer: it starts with the simulated time of the reset, which a caller
+    needs because the simulator may have stepped on (and stamped newer messages) by the time it reads it."""
+    return f"reset at t={sim_time:.6f} s: {details}"
+
+
+def sim_reset_time(answer: str) -> float | None:
+    """The simulated time in a `sim_reset_answer`, or None for an answer in another format."""
+    head, _, _ = answer.partition(" s:")
+    if not head.startswith("reset at t="):
+        return None
+    try:
+        return float(head[len("reset at t="):])
+    except ValueError:
+        return None

@@ -177,10 +177,12 @@ class SimNode(Node):
             self.pending_motors = None
             self.stats["resets"] += 1
             now = self._now()
+        self.command_arrived.set()  # a lockstep wait for a command at the old state's control tick is over
         self._publish_joint_states(now)
         response.success = True
-        response.message = (f"reset at t={now:.3f} s: object mass x{parameters['object_mass_scale']:.2f}, "
-                            f"friction x{parameters['object_friction_scale']:.2f}, timestep x{parameters['timestep_scale']:.3f}")
+        response.message = interfaces.sim_reset_answer(now, f"object mass x{parameters['object_mass_scale']:.2f}, "
+                                                       f"friction x{parameters['object_friction_scale']:.2f}, "
+                                                       f"timestep x{parameters['timestep_scale']:.3f}")
         return response
 
     # ----------------------------------------------------------------------------------- simulation

@@ -1,7 +1,8 @@
 """The Shadow hand node: the only path from the policy to the hand.
 
 A lifecycle node. `configure` opens the controller interface chosen by `controller_interface` (Shadow's
-trajectory controller, or one position controller per motor); `activate` starts forwarding; `deactivate`
+trajectory controller, or one position controller per motor); `activate` commands the measured pose and
+starts forwarding; `deactivate`
 is a safe stop: the last safe pose is sent once more and nothing else until the next activation.
 
 While active, every policy command (single-point JointTrajectory with Shadow joint names) is validated,
@@ -114,7 +115,7 @@ class HandNode(SafeLifecycleNode):
         self.holding = False
         self.last_command_time = None
         if self.measured is not None:
-            self.filter.prime(self.measured, self.now())
+            self.prime()
         self.get_logger().info("active: forwarding policy commands" + ("" if self.filter.primed else
                                f" once the hand's pose is known from {interfaces.JOINT_STATES}"))
         return result
@@ -157,8 +158,15 @@ class HandNode(SafeLifecycleNode):
             self.log.error("joint_states", f"ignoring malformed {interfaces.JOINT_STATES}: {err}")
             return
         if self.active and not self.filter.primed:
-            self.filter.prime(self.measured, self.now())
+            self.prime()
             self.get_logger().info("hand pose known: forwarding policy commands")
+
+    def prime(self) -> None:
+        """Start the safety filter from the measured pose and command that pose at once: the hand holds
+        where it is, and a simulator stepping in lockstep with the commands need not wait for the policy's
+        next one."""
+        self.filter.prime(self.measured, self.now())
+        self.forward(self.filter.hold())
 
     def on_policy_command(self, msg: JointTrajectory) -> None:
         if not self.active:
