@@ -43,6 +43,9 @@ COMMAND_INTERFACES = ("trajectory", "position_controllers")
 CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 LOG_THROTTLE_S = 2.0
 COMMAND_PERIOD_WINDOW = 10000  # commands kept for the control-period statistics on /diagnostics
+# Simulated time a reset takes: no message of the old state shares a stamp with the new one, so "stamped at
+# or after the reset" (the trial manager, the policy node) means "of the new state".
+RESET_DURATION_S = 0.01
 
 PARAMS = (
     Param("object", "block", "object in the hand", choices=("block", "prism"), read_only=True),
@@ -172,8 +175,7 @@ class SimNode(Node):
 
     def on_reset(self, request, response):
         with self.lock:
-            self.clock_offset += self.hand.time
-            parameters = self.hand.reset()
+            parameters = self._reset_hand()
             self.pending_motors = None
             self.stats["resets"] += 1
             now = self._now()
@@ -189,6 +191,11 @@ class SimNode(Node):
 
     def _now(self) -> float:
         return self.clock_offset + self.hand.time
+
+    def _reset_hand(self) -> dict:
+        """New randomization draw, hand and object back to start (under the lock); /clock goes on forward."""
+        self.clock_offset += self.hand.time + RESET_DURATION_S
+        return self.hand.reset()
 
     def _run(self) -> None:
         """The physics thread: step, publish what is due, pace (real time) or wait for the controller (lockstep)."""
@@ -218,8 +225,7 @@ class SimNode(Node):
                 if self.hand.unstable:
                     self.stats["unstable"] += 1
                     self.get_logger().error("the simulation became unstable; resetting it")
-                    self.clock_offset += self.hand.time
-                    self.hand.reset()
+                    self._reset_hand()
                 now = self._now()
                 frame = self._sensor_frame(now) if tick else None
                 if tick and camera_period is not None and now + 1e-9 >= next_camera:
