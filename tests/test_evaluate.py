@@ -127,3 +127,31 @@ def test_a_video_films_environment_zero_for_the_asked_trials_in_real_time(tmp_pa
     bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--trials", "1", "--video",
                           str(tmp_path / "v.mp4"), "--video-trials", "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "video trials must be at least 1" in bad.stderr
+
+
+def test_lead_is_the_difference_of_the_means_in_standard_errors():
+    from dactyl_core.evaluate import EvaluationResult, lead
+
+    policy = EvaluationResult([0, 2, 0, 2], ["timed_out"] * 4)  # mean 1, std 1
+    baseline = EvaluationResult([0, 0, 0, 0], ["dropped"] * 4)  # mean 0, std 0
+    difference, standard_errors = lead(policy, baseline)
+    assert difference == 1.0 and np.isclose(standard_errors, 1.0 / (1.0 / 2.0))
+    assert lead(baseline, baseline) == (0.0, 0.0)
+    assert lead(EvaluationResult([1, 1], ["timed_out"] * 2), baseline) == (1.0, np.inf)
+
+
+def test_the_evaluate_command_runs_baselines_on_the_same_trials_and_reports_the_lead(tmp_path):
+    out = tmp_path / "r.json"
+    result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "zero", "--trials", "2",
+                             "--against", "random,zero", "--randomization", "none", "--no-progress", "--json", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    against = data["extra"]["against"]
+    assert list(against) == ["random", "zero"] and len(against["random"]["trials"]) == 2
+    assert against["zero"]["trials"] == data["trials"] and against["zero"]["lead"] == 0.0  # the same trials, repeated
+    assert np.isclose(against["random"]["lead"], data["mean"] - against["random"]["mean"])
+    assert f"lead of zero: {against['random']['lead']:+.3f} consecutive successes per trial" in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--against", "random", "--nearby-goals",
+                          "0.5", "--nearby-axis", "each", "--trials", "1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--against compares one run" in bad.stderr

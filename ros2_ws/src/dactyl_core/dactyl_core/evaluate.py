@@ -8,6 +8,7 @@ run ends when all K have finished.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -139,6 +140,16 @@ def run_evaluation(policy_spec: str, config: EnvConfig, trials: int, seed: int, 
         env.close()
     result.policy, result.object, result.seed = policy_spec, config.scene.object, seed
     return result
+
+
+def lead(result: EvaluationResult, baseline: EvaluationResult) -> tuple[float, float]:
+    """How far `result`'s mean consecutive successes lie above `baseline`'s: the difference, and that difference
+    in standard errors (each mean's std / sqrt(trials), combined), the margin a claim of "better" needs."""
+    difference = result.mean - baseline.mean
+    standard_error = math.hypot(result.std / math.sqrt(len(result.trials)), baseline.std / math.sqrt(len(baseline.trials)))
+    if standard_error == 0.0:
+        return difference, 0.0 if difference == 0.0 else math.copysign(math.inf, difference)
+    return difference, difference / standard_error
 
 
 def write_json(result: EvaluationResult, path) -> None:

@@ -67,19 +67,42 @@ class EvaluateVerb(Verb):
                             help="film environment 0's trials (real time, goal shown beside the hand); with "
                                  "--envs 1 these are the first trials")
         parser.add_argument("--video-trials", type=int, default=3, help="trials to film (default 3)")
+        parser.add_argument("--against", default="", metavar="BASELINES",
+                            help="comma-separated baselines (zero, random, or policy files) run on the same trials "
+                                 "after the policy: each one's row, and the policy's lead over it in standard errors")
 
     def main(self, args) -> int:
         from ..evaluate import run_evaluation
 
+        baselines = [name for name in args.against.split(",") if name]
         if args.nearby_axis == "each":
+            if baselines:
+                raise ValueError("--against compares one run; with --nearby-axis=each, compare one axis (--nearby-axis=-y)")
             return self.each_axis(args)
         config = trial_config(args)
         result = run_evaluation(args.policy, config, args.trials, args.seed, args.envs, args.threads, not args.no_progress,
                                 args.video, args.video_trials)
-        report(result, config, args)
+        comparisons = [self.compare(result, name, config, args) for name in baselines]
+        report(result, config, args)  # after the baselines: their rows go into the JSON
+        for line in comparisons:
+            print(line)
         if args.video:
             print(f"wrote {args.video}")
         return 0
+
+    @staticmethod
+    def compare(result, baseline_name: str, config, args) -> str:
+        """Run `baseline_name` on the same trials (config, seed, count), put its row and the policy's lead
+        over it in `result.extra["against"]` (so in the JSON), and say them in two lines."""
+        from ..evaluate import lead, run_evaluation
+
+        baseline = run_evaluation(baseline_name, config, args.trials, args.seed, args.envs, args.threads, not args.no_progress)
+        difference, standard_errors = lead(result, baseline)
+        result.extra.setdefault("against", {})[baseline_name] = {
+            **baseline.to_dict(), "lead": difference, "lead_standard_errors": standard_errors}
+        return (f"against {baseline_name}: {baseline.table_row()}; {baseline.count('dropped')} drops\n"
+                f"  lead of {args.policy}: {difference:+.3f} consecutive successes per trial ({result.mean:.3f} "
+                f"against {baseline.mean:.3f}), {standard_errors:+.1f} standard errors")
 
     @staticmethod
     def each_axis(args) -> int:
