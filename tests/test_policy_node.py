@@ -72,9 +72,17 @@ def test_policy_acts_on_fresh_inputs_and_stops_on_stale_or_bad_ones(ros_graph, u
     ros_graph.wait_until(lambda: inputs.pose.get_subscription_count() and inputs.events.get_subscription_count(), 30,
                          "the policy node's subscriptions")
     time.sleep(0.3)
+    events = probe.subscribe(interfaces.TRIAL_EVENTS, String, qos.EVENTS)
     inputs.start()
     run_steps(ros_graph, inputs, commands, 10)
     command = commands.last()
+    # The node said it reset for the trial; a repeated start of the same trial is acknowledged, not obeyed.
+    ros_graph.wait_until(lambda: any(json.loads(m.data) == {"event": "policy_reset", "trial": 1}
+                                     for m in events.snapshot()[0]), 10, "the policy_reset event")
+    inputs.start()
+    ros_graph.wait_until(lambda: sum(json.loads(m.data)["event"] == "policy_reset" for m in events.snapshot()[0]) >= 2,
+                         10, "the repeat acknowledged")
+    assert node.output().count("trial 1: LSTM state reset") == 1
     assert list(command.joint_names) == list(joints.SHADOW_JOINT_NAMES)
     positions = np.array([c.points[0].positions for c in commands.snapshot()[0]])
     assert ((positions >= joints.COMMAND_LIMITS[:, 0] - 1e-9) & (positions <= joints.COMMAND_LIMITS[:, 1] + 1e-9)).all()

@@ -6,7 +6,8 @@ fingertips and the object has arrived (so the latency from measurement to comman
 phase), at most once per control period of measurement time. A missing, stale or malformed input means
 the node does not act: it publishes nothing (the hand driver holds the hand), reports why on /diagnostics
 and in a throttled log line, and resumes by itself when the inputs are good again. A trial start event
-resets the LSTM state. The policy file's metadata is checked against these inputs before anything runs.
+resets the LSTM state, and the node says so with a policy_reset event (the trial manager waits for it before
+the hand moves again). The policy file's metadata is checked against these inputs before anything runs.
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ class PolicyNode(Node):
 
         self.command_pub = self.create_publisher(JointTrajectory, interfaces.POLICY_COMMAND, qos.COMMAND)
         self.diag_pub = self.create_publisher(DiagnosticArray, interfaces.DIAGNOSTICS, qos.EVENTS)
+        self.event_pub = self.create_publisher(String, interfaces.TRIAL_EVENTS, qos.EVENTS)
         self.create_subscription(PoseStamped, interfaces.OBJECT_POSE, self.on_object_pose, qos.SENSOR)
         self.create_subscription(PoseArray, interfaces.FINGERTIPS, self.on_fingertips, qos.SENSOR)
         self.create_subscription(QuaternionStamped, interfaces.GOAL, self.on_goal, qos.LATCHED)
@@ -161,10 +163,12 @@ class PolicyNode(Node):
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             self._bad_input("trial event", err)
             return
-        self.trial, self.trial_start_time = trial, start
-        self.runner.start_trial()
-        self.gate.reset()
-        self.get_logger().info(f"trial {trial}: LSTM state reset")
+        if trial != self.trial:  # a repeated start (the trial manager asks again) must not reset a running trial
+            self.trial, self.trial_start_time = trial, start
+            self.runner.start_trial()
+            self.gate.reset()
+            self.get_logger().info(f"trial {trial}: LSTM state reset")
+        self.event_pub.publish(String(data=json.dumps({"event": "policy_reset", "trial": trial})))
 
     # ----------------------------------------------------------------------------------------- step
 

@@ -16,12 +16,13 @@ to call interfaces.START_TRIAL once the object is in the palm.
 
 In simulation a reset moves the hand back to its start pose in an instant, which the hand driver's rate
 limiter (referenced to the old pose) would fight. So, when `hand_node` is set, a reset is wrapped in the
-driver's lifecycle: deactivate (safe stop), reset, start the trial, wait for /joint_states of the new pose,
-activate (the driver re-reads the pose).
+driver's lifecycle: deactivate (safe stop), reset, start the trial, wait for /joint_states of the new pose
+and for the policy node's policy_reset event, activate (the driver re-reads the pose).
 """
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -45,6 +46,7 @@ from dactyl_ros.node_main import run_node
 from dactyl_ros.params import Param, declare
 
 LOG_THROTTLE_S = 2.0
+POLICY_RESET_RETRY_S = 1.0  # wall seconds before the trial start is announced again to a silent policy node
 FINAL_RESULT_ACK_TIMEOUT_S = 2.0
 SAME_TIME_S = 1e-6  # stamps closer than this are the same instant (the simulator's reset answer rounds to 1 us)
 
@@ -65,6 +67,9 @@ PARAMS = (
     Param("hand_node", "", "name of the hand driver's lifecycle node to deactivate around a simulator reset "
           "(empty: do not touch it)", read_only=True),
     Param("settle_joint_states", 3, "joint states of the reset pose to wait for before re-activating the hand", minimum=1),
+    Param("wait_for_policy_reset", True, "in simulation, re-activate the hand only once the policy node has reset "
+          "its LSTM for the new trial (its policy_reset event), so no command of the old trial reaches the new "
+          "one; false for a graph without the policy node", read_only=True),
     Param("policy_label", "", "what is being evaluated, recorded in the results"),
     Param("randomization_label", "", "the simulator's randomization setting, recorded in the results"),
 )
@@ -89,11 +94,15 @@ class TrialManager(Node):
         self.phase = "idle"  # idle -> deactivating -> resetting -> settling -> activating -> running
         self.start_after: float | None = None  # nearby goals: start the trial on the first pose stamped after this
         self.joint_state_stamps: list[float] = []  # of the /joint_states received since the reset was asked for
+        self.policy_reset_trial = 0  # the newest trial the policy node has reset for
+        self.trial_start_event: dict | None = None
+        self.settling_since = 0.0  # time.monotonic() when the settle wait began
         self.goal_pub = self.create_publisher(QuaternionStamped, interfaces.GOAL, qos.LATCHED)
         self.event_pub = self.create_publisher(String, interfaces.TRIAL_EVENTS, qos.EVENTS)
         self.results_pub = self.create_publisher(String, interfaces.TRIAL_RESULTS, qos.LATCHED)
         self.diag_pub = self.create_publisher(DiagnosticArray, interfaces.DIAGNOSTICS, qos.EVENTS)
         self.create_subscription(PoseStamped, interfaces.OBJECT_POSE, self.on_pose, qos.SENSOR)
+        self.create_subscription(String, interfaces.TRIAL_EVENTS, self.on_event, qos.EVENTS)
         self.create_service(Trigger, interfaces.START_TRIAL, self.on_start_request)
         self.reset_client = self.create_client(Trigger, interfaces.SIM_RESET) if p.reset_sim else None
         self.lifecycle_client = (self.create_client(ChangeState, f"/{p.hand_node.strip('/')}/change_state")
@@ -114,6 +123,8 @@ class TrialManager(Node):
         finished = self.p.trials and len(self.result.trials) >= self.p.trials
         if not self.busy and self.phase == "idle" and not finished and self.p.reset_sim:
             self.begin_reset()
+        if self.phase == "settling" and time.monotonic() - self.settling_since > POLICY_RESET_RETRY_S:
+            self.announce_again()
         if self.busy and self.last_pose_time is not None and self._now() - self.last_pose_time > self.p.pose_timeout:
             self.get_logger().error(f"no object pose for {self._now() - self.last_pose_time:.2f} s on {interfaces.OBJECT_POSE}",
                                     throttle_duration_sec=LOG_THROTTLE_S)
@@ -163,6 +174,7 @@ class TrialManager(Node):
             self.phase = "idle"
         else:
             self.phase = "settling"
+            self.settling_since = time.monotonic()
             self.activate_when_settled()
 
     def on_joint_state(self, msg: JointState) -> None:
@@ -170,10 +182,35 @@ class TrialManager(Node):
             self.joint_state_stamps.append(stamp_to_seconds(msg.header.stamp))
             self.activate_when_settled()
 
+    def on_event(self, msg: String) -> None:
+        try:
+            event = json.loads(msg.data)
+            if event.get("event") != "policy_reset":
+                return  # this node's own events
+            trial = int(event["trial"])
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            self.get_logger().error(f"malformed event on {interfaces.TRIAL_EVENTS}: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        self.policy_reset_trial = max(self.policy_reset_trial, trial)
+        self.activate_when_settled()
+
+    def announce_again(self) -> None:
+        """The settle wait is long: if it is the policy node's reset that is missing (it may have started after
+        the trial start went out), announce the trial start again; the policy ignores a repeat once reset."""
+        self.settling_since = time.monotonic()
+        if self.waiting_for_policy and self.trial_start_event is not None:
+            self.get_logger().warn(f"no policy_reset for trial {self.trial} on {interfaces.TRIAL_EVENTS} from "
+                                   f"{interfaces.POLICY_NODE}: announcing the trial start again", throttle_duration_sec=5.0)
+            self.publish_event(self.trial_start_event)
+
+    @property
+    def waiting_for_policy(self) -> bool:
+        return self.p.wait_for_policy_reset and self.policy_reset_trial < self.trial
+
     def activate_when_settled(self) -> None:
-        """Re-activate the hand once `settle_joint_states` joint states of the reset pose have arrived and
-        the trial has started (the policy has reset its LSTM), which waits for a pose with nearby goals."""
-        if self.phase != "settling" or not self.tracker.running:
+        """Re-activate the hand once `settle_joint_states` joint states of the reset pose have arrived, the
+        trial has started (which waits for a pose with nearby goals) and the policy has reset its LSTM."""
+        if self.phase != "settling" or not self.tracker.running or self.waiting_for_policy:
             return
         # Strictly after: the simulator may have stamped its last state before the reset with the same time.
         if sum(_after(stamp, self.reset_time) for stamp in self.joint_state_stamps) >= self.p.settle_joint_states:
@@ -212,7 +249,8 @@ class TrialManager(Node):
         self.trial_start_time = at
         self.last_pose_time = self._now()
         self.publish_goal(goal)
-        self.publish_event({"event": "trial_start", "trial": self.trial, "time": self.trial_start_time})
+        self.trial_start_event = {"event": "trial_start", "trial": self.trial, "time": self.trial_start_time}
+        self.publish_event(self.trial_start_event)
         self.get_logger().info(f"trial {self.trial} started")
         self.activate_when_settled()
 

@@ -49,7 +49,9 @@ OBJECT_POSE = "/dactyl/object_pose"  # geometry_msgs/PoseStamped in WORLD_FRAME,
 FINGERTIPS = "/dactyl/fingertips"  # geometry_msgs/PoseArray in WORLD_FRAME: FF, MF, RF, LF, TH (orientation unused)
 GOAL = "/dactyl/goal"  # geometry_msgs/QuaternionStamped in WORLD_FRAME: the current goal orientation
 POLICY_COMMAND = "/dactyl/policy_command"  # trajectory_msgs/JointTrajectory: one point, 24 Shadow joint names
-TRIAL_EVENTS = "/dactyl/trial_events"  # std_msgs/String, one JSON object per event (trial start, success, end)
+# std_msgs/String, one JSON object per event: the trial manager's trial_start, success and trial_end, and the
+# policy node's policy_reset (its LSTM is reset for that trial; the trial manager waits for it in simulation)
+TRIAL_EVENTS = "/dactyl/trial_events"
 TRIAL_RESULTS = "/dactyl/trial_results"  # std_msgs/String, JSON: per-trial results and the Table-3 row so far
 DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray: each node's health and why it is not acting
 SIM_GROUND_TRUTH_POSE = "/dactyl_sim/debug/object_pose_ground_truth"  # PoseStamped; never used for control
