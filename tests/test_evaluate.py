@@ -10,6 +10,10 @@ from dactyl_core.evaluate import evaluate
 from dactyl_core.policies import RandomPolicy, ZeroPolicy
 
 
+def dactyl_evaluate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", *args], capture_output=True, text=True)
+
+
 def short_config(randomization="all"):
     return load_env_config(randomization=randomization, overrides={"task": {"goal_timeout_steps": 25}})
 
@@ -42,8 +46,8 @@ def test_evaluation_is_repeatable_and_counts_every_trial_once():
 
 def test_the_evaluate_command_prints_the_row_and_writes_json(tmp_path):
     out = tmp_path / "r.json"
-    result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "zero", "--trials", "2",
-                             "--randomization", "none", "--no-progress", "--json", str(out)], capture_output=True, text=True)
+    result = dactyl_evaluate("--policy", "zero", "--trials", "2", "--randomization", "none", "--no-progress",
+                             "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert "consecutive successes:" in result.stdout and "median" in result.stdout
     data = json.loads(out.read_text())
@@ -54,29 +58,24 @@ def test_the_evaluate_command_prints_the_row_and_writes_json(tmp_path):
 
 def test_the_evaluate_command_scores_a_nearby_goal_curriculum_stage(tmp_path):
     out = tmp_path / "r.json"
-    result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "zero", "--trials", "2",
-                             "--nearby-goals", "0.5", "--randomization", "none", "--no-progress", "--json", str(out)],
-                            capture_output=True, text=True)
+    result = dactyl_evaluate("--policy", "zero", "--trials", "2", "--nearby-goals", "0.5", "--randomization", "none",
+                             "--no-progress", "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert "goals nearby 0.5 rad" in result.stdout and json.loads(out.read_text())["goals"] == "nearby 0.5 rad"
-    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--nearby-goals", "-1", "--trials", "1"],
-                         capture_output=True, text=True)
+    bad = dactyl_evaluate("--nearby-goals", "-1", "--trials", "1")
     assert bad.returncode == 2 and "nearby_goal_angle" in bad.stderr and "Traceback" not in bad.stderr
-    axis = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "zero", "--trials", "2",
-                           "--nearby-goals", "0.5", "--nearby-axis", "trial", "--randomization", "none",
-                           "--no-progress", "--json", str(out)], capture_output=True, text=True)
+    axis = dactyl_evaluate("--policy", "zero", "--trials", "2", "--nearby-goals", "0.5", "--nearby-axis", "trial",
+                           "--randomization", "none", "--no-progress", "--json", str(out))
     assert axis.returncode == 0, axis.stderr
     assert json.loads(out.read_text())["goals"] == "nearby 0.5 rad, one axis per trial"
-    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--nearby-axis", "x", "--trials", "1"],
-                         capture_output=True, text=True)
+    bad = dactyl_evaluate("--nearby-axis", "x", "--trials", "1")
     assert bad.returncode == 2 and "--nearby-axis needs --nearby-goals" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_the_evaluate_command_runs_the_trials_about_each_signed_world_axis(tmp_path):
     out = tmp_path / "each.json"
-    result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "zero", "--trials", "2",
-                             "--nearby-goals", "0.5", "--nearby-axis", "each", "--randomization", "none",
-                             "--no-progress", "--json", str(out)], capture_output=True, text=True)
+    result = dactyl_evaluate("--policy", "zero", "--trials", "2", "--nearby-goals", "0.5", "--nearby-axis", "each",
+                             "--randomization", "none", "--no-progress", "--json", str(out))
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("about ")]
     assert [row.split(":")[0] for row in rows] == ["about +x", "about -x", "about +y", "about -y", "about +z", "about -z"]
@@ -84,17 +83,14 @@ def test_the_evaluate_command_runs_the_trials_about_each_signed_world_axis(tmp_p
     assert list(written) == ["+x", "-x", "+y", "-y", "+z", "-z"]
     assert written["-y"]["goals"] == "nearby 0.5 rad about -y" and len(written["-y"]["trials"]) == 2
     assert f"about -y: {written['-y']['mean']:.2f} +- " in result.stdout
-    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--nearby-axis", "each", "--trials", "1"],
-                         capture_output=True, text=True)
+    bad = dactyl_evaluate("--nearby-axis", "each", "--trials", "1")
     assert bad.returncode == 2 and "needs --nearby-goals" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_the_evaluate_command_refuses_bad_input(tmp_path):
-    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", str(tmp_path / "none.onnx"),
-                          "--trials", "1"], capture_output=True, text=True)
+    bad = dactyl_evaluate("--policy", str(tmp_path / "none.onnx"), "--trials", "1")
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "greedy", "--trials", "1"],
-                         capture_output=True, text=True)
+    bad = dactyl_evaluate("--policy", "greedy", "--trials", "1")
     assert bad.returncode == 2 and "unknown policy 'greedy'" in bad.stderr
 
 
@@ -124,8 +120,7 @@ def test_a_video_films_environment_zero_for_the_asked_trials_in_real_time(tmp_pa
         frames.append(frame)
     assert len(frames) == video.frames and frames[0].shape == (120, 160, 3)
     assert np.abs(frames[0].astype(int) - frames[20].astype(int)).mean() > 1  # the random policy moves the hand
-    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--trials", "1", "--video",
-                          str(tmp_path / "v.mp4"), "--video-trials", "0"], capture_output=True, text=True)
+    bad = dactyl_evaluate("--trials", "1", "--video", str(tmp_path / "v.mp4"), "--video-trials", "0")
     assert bad.returncode == 2 and "video trials must be at least 1" in bad.stderr
 
 
@@ -142,9 +137,8 @@ def test_lead_is_the_difference_of_the_means_in_standard_errors():
 
 def test_the_evaluate_command_runs_baselines_on_the_same_trials_and_reports_the_lead(tmp_path):
     out = tmp_path / "r.json"
-    result = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--policy", "zero", "--trials", "2",
-                             "--against", "random,zero", "--randomization", "none", "--no-progress", "--json", str(out)],
-                            capture_output=True, text=True)
+    result = dactyl_evaluate("--policy", "zero", "--trials", "2", "--against", "random,zero", "--randomization",
+                             "none", "--no-progress", "--json", str(out))
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
     against = data["extra"]["against"]
@@ -152,6 +146,5 @@ def test_the_evaluate_command_runs_baselines_on_the_same_trials_and_reports_the_
     assert against["zero"]["trials"] == data["trials"] and against["zero"]["lead"] == 0.0  # the same trials, repeated
     assert np.isclose(against["random"]["lead"], data["mean"] - against["random"]["mean"])
     assert f"lead of zero: {against['random']['lead']:+.3f} consecutive successes per trial" in result.stdout
-    bad = subprocess.run([sys.executable, "-m", "dactyl_core.cli", "evaluate", "--against", "random", "--nearby-goals",
-                          "0.5", "--nearby-axis", "each", "--trials", "1"], capture_output=True, text=True)
+    bad = dactyl_evaluate("--against", "random", "--nearby-goals", "0.5", "--nearby-axis", "each", "--trials", "1")
     assert bad.returncode == 2 and "--against compares one run" in bad.stderr
