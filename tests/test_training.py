@@ -17,8 +17,8 @@ from dactyl_core.onnx_models import ModelContractError, OnnxPolicy
 from dactyl_training.checkpoint import CheckpointPolicy, load_policy_for_export, read_checkpoint
 from dactyl_training.config import load_train_config
 from dactyl_training.networks import NetworkConfig, RecurrentTrunk
-from dactyl_training.ppo import Learner, RolloutWorker, build_networks, compute_gae, log_probabilities, sample_bins
-from dactyl_training.train import CHECKPOINT_NAME, MIN_DIRECTION_WEIGHT, Trainer, direction_weights, successes_at_stage
+from dactyl_training.ppo import EpisodeStats, Learner, RolloutWorker, build_networks, compute_gae, log_probabilities, sample_bins
+from dactyl_training.train import CHECKPOINT_NAME, MIN_DIRECTION_WEIGHT, StageTrials, Trainer, direction_weights
 
 # Easy: no randomization, and the block counts as dropped 1 cm below where it rests, so a random policy
 # "drops" it often (-20) and holding it steady is quickly learnt.
@@ -147,10 +147,11 @@ def test_resume_continues_exactly(tmp_path):
 
 def test_curriculum_moves_goals_away_as_they_are_met_and_resumes_at_its_stage(tmp_path):
     # Goals 0.3 rad away are inside the 0.4 rad success threshold: nearly every step succeeds, every trial
-    # ends after 4 successes, and an iteration (32 steps) finishes 7-8 trials, so the first stage (judged
-    # on 12 trials) ends at the start of iteration 2. Goals 0.35 rad away are sometimes missed at first.
+    # ends after 4 successes, and two iterations (8 steps each) finish the 12 trials the first stage is
+    # judged on, so it ends at the start of iteration 2. Goals 0.35 rad away are sometimes missed at
+    # first; a goal times out after 6 steps, so no trial runs long (a block waits for the oldest one).
     config = load_train_config({
-        **TINY, "env": {**TINY["env"], "overrides": {"task": {"max_successes": 4}}},
+        **TINY, "env": {**TINY["env"], "overrides": {"task": {"max_successes": 4, "goal_timeout_steps": 6}}},
         "curriculum": {"enabled": True, "start_angle": 0.3, "end_angle": 0.4, "angle_step": 0.05,
                        "promote_at": 3.0, "trials": 12}})
     trainer = Trainer(config, tmp_path / "a", progress=False)
@@ -174,7 +175,7 @@ def test_curriculum_moves_goals_away_as_they_are_met_and_resumes_at_its_stage(tm
     torch.testing.assert_close(_flat(resumed), _flat(trainer), rtol=0, atol=0)
 
     restarted = Trainer(None, tmp_path / "c", resume_from=tmp_path / "after2.pt", progress=False, restart_curriculum=True)
-    assert restarted.goal_angle == 0.3 and not restarted.stage_successes  # the config's first stage, nothing judged
+    assert restarted.goal_angle == 0.3 and not restarted.stage_trials.trials  # the config's first stage, nothing judged
     assert restarted.rollouts.worker.env.config.task.nearby_goal_angle == 0.3
     assert restarted.env_steps == read_checkpoint(tmp_path / "after2.pt")["env_steps"]  # the rest continues
     restarted.close()
@@ -185,16 +186,36 @@ def test_curriculum_moves_goals_away_as_they_are_met_and_resumes_at_its_stage(tm
 def test_a_stage_is_judged_on_disjoint_blocks_of_trials(tmp_path):
     config = load_train_config({**TINY, "curriculum": {"enabled": True, "start_angle": 0.5, "promote_at": 2.0, "trials": 4}})
     trainer = Trainer(config, tmp_path, progress=False)
-    trainer.stage_successes.extend([2, 2, 1, 2])  # 1.75: this block fails and is not judged again
+    stage = trainer.stage_trials
+    stage.horizon = 100  # every trial below has ended
+    stage.trials = [(0, 2), (1, 2), (2, 1), (3, 2)]  # 1.75: this block fails and is not judged again
     trainer._advance_curriculum()
-    assert trainer.goal_angle == 0.5 and not trainer.stage_successes
-    trainer.stage_successes.extend([3, 2, 1])  # not a whole block yet
+    assert trainer.goal_angle == 0.5 and not stage.trials
+    stage.trials = [(4, 3), (5, 2), (6, 1)]  # not a whole block yet
     trainer._advance_curriculum()
-    assert trainer.goal_angle == 0.5 and len(trainer.stage_successes) == 3
-    trainer.stage_successes.append(2)
+    assert trainer.goal_angle == 0.5 and len(stage.trials) == 3
+    stage.trials.append((7, 2))
     trainer._advance_curriculum()
-    assert trainer.goal_angle == pytest.approx(0.6) and not trainer.stage_successes
+    assert trainer.goal_angle == pytest.approx(0.6) and not stage.trials
     trainer.close()
+
+
+def test_a_stage_is_judged_on_trials_in_the_order_they_started():
+    """The trials that end first after a promotion are the short ones (drops); the block waits for the
+    trials that started before them."""
+    stage = StageTrials(size=3)
+    # Rollout 1, 8 steps: two drops end; the oldest trial still running started 7 steps ago (step 1).
+    stage.add(EpisodeStats(successes=[0, 0], start_angles=[0.5, 0.5], started_ago=[3, 2], oldest_running=7), 0.5, 8)
+    assert stage.trials == [(5, 0), (6, 0)] and stage.horizon == 1 and stage.next_block() is None
+    # Rollout 2: the two long trials end (started at steps 1 and 4); a trial of another stage is not counted.
+    stage.add(EpisodeStats(successes=[4, 3, 9], start_angles=[0.5, 0.5, 0.4], started_ago=[15, 12, 14],
+                           oldest_running=2), 0.5, 8)
+    assert stage.horizon == 14
+    assert stage.next_block() == [4, 3, 0] and stage.trials == [(6, 0)]
+    assert stage.next_block() is None
+    # Trials that started at the same step are judged together, so end order cannot pick among them.
+    stage.trials, stage.horizon = [(20, 1), (21, 5), (21, 0), (21, 2), (22, 3)], 30
+    assert stage.next_block() == [1, 5, 0, 2] and stage.trials == [(22, 3)]
 
 
 def test_a_stage_is_judged_only_on_trials_that_started_at_it():
@@ -209,9 +230,14 @@ def test_a_stage_is_judged_only_on_trials_that_started_at_it():
     # Each of the 4 envs had one trial running at the change; it ends within 6 steps (the goal timeout).
     angles = after.episodes.start_angles
     assert angles.count(0.3) == 4 and angles.count(0.35) == len(angles) - 4
-    assert successes_at_stage(after.episodes, 0.35) == [
-        s for s, a in zip(after.episodes.successes, after.episodes.start_angles) if a == 0.35]
-    assert successes_at_stage(after.episodes, None) == []
+    # Each env's first trial started at the reset, 10 steps before the end of `after`; the trials still
+    # running started within it.
+    assert [ago for ago, a in zip(after.episodes.started_ago, angles) if a == 0.3] == [10] * 4
+    assert all(ago < 8 for ago, a in zip(after.episodes.started_ago, angles) if a == 0.35)
+    assert after.episodes.oldest_running < 8
+    stage = StageTrials(size=1)
+    stage.add(after.episodes, 0.35, 8)
+    assert sorted(s for _, s in stage.trials) == sorted(s for s, a in zip(after.episodes.successes, angles) if a == 0.35)
     worker.close()
 
 

@@ -2,9 +2,10 @@
 
 Format (version 1, a plain dict, stable across code changes that keep these keys):
     format, config (the TrainConfig as plain data), policy, value, optimizer (state dicts),
-    iteration, env_steps, wall_time, learner_rng (torch generator state), recent_successes.
-Environments are not stored (a MuJoCo model per environment would make files of gigabytes): a resumed
-run starts fresh trials, seeded from the run seed and the iteration, so resuming is repeatable.
+    iteration, env_steps, wall_time, learner_rng (torch generator state), recent_successes, and the
+    curriculum's goal_angle, stage_trials and direction_goals, and workers (each rollout worker's snapshot).
+Environments are stored compactly (env_state.py; a MuJoCo model per environment would make files of
+gigabytes), so a resumed run continues its trials where the workers match; otherwise it starts fresh ones.
 """
 from __future__ import annotations
 

@@ -57,13 +57,17 @@ def sample_bins(log_p: torch.Tensor, generator: torch.Generator) -> torch.Tensor
 
 @dataclass
 class EpisodeStats:
-    """What finished during a rollout: consecutive successes, end reason and the nearby-goal angle it
-    started with (a curriculum stage judges only trials run wholly at it) of each trial; and the goals
-    reached and missed (the trial ended on a drop or timeout) by the way they turned the object."""
+    """What finished during a rollout: consecutive successes, end reason, the nearby-goal angle it
+    started with (a curriculum stage judges only trials run wholly at it) and when it started, in steps
+    before the rollout's end, of each trial; the age of the oldest trial still running (so a stage can
+    be judged on trials in the order they started: see train.StageTrials); and the goals reached and
+    missed (the trial ended on a drop or timeout) by the way they turned the object."""
 
     successes: list[int] = field(default_factory=list)
     reasons: list[int] = field(default_factory=list)
     start_angles: list[float] = field(default_factory=list)
+    started_ago: list[int] = field(default_factory=list)
+    oldest_running: int = 0
     # (2, 6): goals reached (row 0) and missed (row 1) per task.SIGNED_AXES direction
     goals_by_direction: np.ndarray = field(default_factory=lambda: np.zeros((2, len(task.SIGNED_AXES)), np.int64))
 
@@ -80,6 +84,8 @@ class EpisodeStats:
         self.successes += other.successes
         self.reasons += other.reasons
         self.start_angles += other.start_angles
+        self.started_ago += other.started_ago
+        self.oldest_running = max(self.oldest_running, other.oldest_running)
         self.goals_by_direction += other.goals_by_direction
 
 
@@ -124,6 +130,7 @@ class RolloutWorker:
         # Each running trial's goal angle at its start: a trial that began before a curriculum promotion
         # ends at the new stage with successes earned at the old, easier one.
         self.trial_start_angles = np.full(n, self.env.config.task.nearby_goal_angle)
+        self.trial_ages = np.zeros(n, np.int64)  # steps each running trial has run
 
     def set_parameters(self, policy_state_dict: dict, value_state_dict: dict) -> None:
         self.policy.load_state_dict(policy_state_dict)
@@ -145,7 +152,8 @@ class RolloutWorker:
         """Everything needed to continue these trials exactly (see env_state)."""
         return {"env": snapshot_env(self.env), "observations": self.observations, "starts": self.starts.copy(),
                 "policy_state": _numpy_state(self.policy_state), "value_state": _numpy_state(self.value_state),
-                "generator": self.generator.get_state(), "trial_start_angles": self.trial_start_angles.copy()}
+                "generator": self.generator.get_state(), "trial_start_angles": self.trial_start_angles.copy(),
+                "trial_ages": self.trial_ages.copy()}
 
     def restore(self, snapshot: dict) -> None:
         restore_env(self.env, snapshot["env"])
@@ -155,6 +163,8 @@ class RolloutWorker:
         self.generator.set_state(snapshot["generator"])
         if "trial_start_angles" in snapshot:  # checkpoints before 2026-12-03 keep the angle set at start
             self.trial_start_angles = snapshot["trial_start_angles"].copy()
+        if "trial_ages" in snapshot:  # checkpoints before 2026-12-04 count the running trials' ages from 0
+            self.trial_ages = snapshot["trial_ages"].copy()
 
     def pid(self) -> int:
         return os.getpid()
@@ -201,6 +211,10 @@ class RolloutWorker:
             episodes.reasons += step.done_reason[step.done].tolist()
             episodes.start_angles += self.trial_start_angles[step.done].tolist()
             self.trial_start_angles[step.done] = env.config.task.nearby_goal_angle
+            self.trial_ages += 1
+            episodes.started_ago += (self.trial_ages[step.done] + steps - 1 - t).tolist()
+            self.trial_ages[step.done] = 0
+        episodes.oldest_running = int(self.trial_ages.max())
 
         value_obs = torch.from_numpy(self.observations.value).unsqueeze(0)
         next_value, _ = self.value(value_obs, self.value_state, torch.from_numpy(self.starts).unsqueeze(0))

@@ -48,12 +48,49 @@ def worker_seed(run_seed: int, worker: int, iteration: int, generation: int = 0)
     return int(np.random.SeedSequence([run_seed, worker, iteration, generation]).generate_state(1)[0])
 
 
-def successes_at_stage(episodes: EpisodeStats, angle: float | None) -> list[int]:
-    """The finished trials that ran wholly at the curriculum stage `angle`: those that started before it
-    carry successes earned at an easier one, and once let one promotion cascade into the next."""
-    if angle is None:
-        return []
-    return [s for s, start in zip(episodes.successes, episodes.start_angles) if abs(start - angle) < 1e-9]
+class StageTrials:
+    """The finished trials of the curriculum's stage, handed out for judging in the order they started, in
+    disjoint blocks. Only trials that ran wholly at the stage count: those that started before it carry
+    successes earned at an easier one, and once let one promotion cascade into the next. And not in the
+    order they end: right after a promotion the first trials to end are the short ones (drops), and with
+    256 environments the running trials outlast a 200-trial block, so that block was judged on drops. A
+    block is handed out once every trial that started before its last one has ended."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.clock = 0  # steps of each environment, over the rollouts added
+        self.horizon = 0  # every trial that started before this step has ended
+        self.trials: list[tuple[int, int]] = []  # (start step, successes) of the trials not yet judged
+
+    def add(self, episodes: EpisodeStats, angle: float | None, steps: int) -> None:
+        """A rollout of `steps` steps per environment, at the stage `angle` (None: no curriculum)."""
+        self.clock += steps
+        self.horizon = self.clock - episodes.oldest_running
+        if angle is not None:
+            self.trials += [(self.clock - ago, s) for s, start, ago in
+                            zip(episodes.successes, episodes.start_angles, episodes.started_ago) if abs(start - angle) < 1e-9]
+
+    def next_block(self) -> list[int] | None:
+        """The successes of the next `size` or more trials in start order (all that started at the step of
+        the last one too, so a tie is not split by end order), or None while too few are complete."""
+        ready = sorted((t for t in self.trials if t[0] < self.horizon), key=lambda t: t[0])
+        if len(ready) < self.size:
+            return None
+        cut = self.size
+        while cut < len(ready) and ready[cut][0] == ready[cut - 1][0]:
+            cut += 1
+        last_start = ready[cut - 1][0]
+        self.trials = [t for t in self.trials if t[0] > last_start]
+        return [s for _, s in ready[:cut]]
+
+    def clear(self) -> None:
+        self.trials = []
+
+    def state(self) -> dict:
+        return {"clock": self.clock, "horizon": self.horizon, "trials": list(self.trials)}
+
+    def restore(self, state: dict) -> None:
+        self.clock, self.horizon, self.trials = state["clock"], state["horizon"], [tuple(t) for t in state["trials"]]
 
 
 def with_goals(config: TrainConfig, angle: float, world_axis_weights: tuple[float, ...] | None = None) -> TrainConfig:
@@ -134,7 +171,7 @@ class Trainer:
         self.recent_successes: deque[int] = deque(maxlen=SUCCESS_WINDOW)
         curriculum = self.config.curriculum
         self.goal_angle = curriculum.start_angle if curriculum.enabled else None  # the curriculum's stage
-        self.stage_successes: deque[int] = deque(maxlen=curriculum.trials)  # trials finished at this stage
+        self.stage_trials = StageTrials(curriculum.trials)
         # (2, 6) goals reached and missed per direction lately, faded to about `direction_window` goals
         self.direction_goals = np.zeros((2, len(task.SIGNED_AXES)))
         if checkpoint:
@@ -160,7 +197,7 @@ class Trainer:
             "iteration": self.iteration, "env_steps": self.env_steps, "wall_time": self.wall_time,
             "learner_rng": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
             "recent_successes": list(self.recent_successes),
-            "goal_angle": self.goal_angle, "stage_successes": list(self.stage_successes),
+            "goal_angle": self.goal_angle, "stage_trials": self.stage_trials.state(),
             "direction_goals": self.direction_goals.copy(),
             "workers": self.rollouts.snapshots(),
         }
@@ -177,7 +214,10 @@ class Trainer:
         self.recent_successes.extend(data["recent_successes"])
         if keep_curriculum and self.goal_angle is not None and data.get("goal_angle") is not None:  # its stage
             self.goal_angle = data["goal_angle"]
-            self.stage_successes.extend(data["stage_successes"])
+            if "stage_trials" in data:
+                self.stage_trials.restore(data["stage_trials"])
+            else:  # before 2026-12-04: the stage's trials in the order they ended, judged first
+                self.stage_trials.trials = [(-1, s) for s in data["stage_successes"]]
             self.direction_goals = data.get("direction_goals", self.direction_goals)  # absent before 2026-12-03
 
     def _collect(self, policy_params: dict, value_params: dict):
@@ -185,18 +225,17 @@ class Trainer:
         return self.rollouts.collect(policy_params, value_params, self.config.ppo.rollout_steps)
 
     def _advance_curriculum(self) -> None:
-        """Next stage when a block of `trials` trials at this one averaged `promote_at` successes. Blocks are
-        disjoint, each judged once: a window sliding by one iteration was judged ~10 times per block's worth
+        """Next stage when a block of `trials` trials at this one (in the order they started, StageTrials)
+        averaged `promote_at` successes. Blocks are disjoint, each judged once: a window sliding by one iteration was judged ~10 times per block's worth
         of trials, so a stage whose mean sat ~2 standard errors below the bar was promoted by noise. Called
         only while no rollout is being collected, so a stage starts at the same step in every rerun."""
         curriculum = self.config.curriculum
-        if (self.goal_angle is None or self.goal_angle >= curriculum.end_angle
-                or len(self.stage_successes) < curriculum.trials):
+        if self.goal_angle is None or self.goal_angle >= curriculum.end_angle:
             return
-        passed = np.mean(self.stage_successes) >= curriculum.promote_at
-        self.stage_successes.clear()
-        if not passed:
+        block = self.stage_trials.next_block()
+        if block is None or np.mean(block) < curriculum.promote_at:
             return
+        self.stage_trials.clear()
         self.goal_angle = min(curriculum.end_angle, round(self.goal_angle + curriculum.angle_step, 6))  # 0.35 + 0.05 is 0.4
         self._set_goals()
         tqdm.write(f"curriculum: iteration {self.iteration}, goals now {self.goal_angle:.2f} rad from the object")
@@ -255,7 +294,7 @@ class Trainer:
                 rollout = pending.result() if pending is not None else self._collect(*self.learner.cpu_state_dicts())
                 collected = time.perf_counter()
                 pending = None
-                self.stage_successes.extend(successes_at_stage(rollout.episodes, self.goal_angle))
+                self.stage_trials.add(rollout.episodes, self.goal_angle, config.ppo.rollout_steps)
                 self._advance_curriculum()
                 self._weigh_directions(rollout.episodes)
                 # Overlap the next rollout with this update, except before a checkpoint (so that a
