@@ -212,7 +212,8 @@ class TrialManager(Node):
         trial has started (which waits for a pose with nearby goals) and the policy has reset its LSTM."""
         if self.phase != "settling" or not self.tracker.running or self.waiting_for_policy:
             return
-        # Strictly after: the simulator may have stamped its last state before the reset with the same time.
+        # Strictly after: a simulator whose reset takes no time (ours takes 10 ms) stamps its last state
+        # before the reset with the reset's time.
         if sum(_after(stamp, self.reset_time) for stamp in self.joint_state_stamps) >= self.p.settle_joint_states:
             self.phase = "activating"
             self.change_hand_state(Transition.TRANSITION_ACTIVATE, self.on_hand_activated)
