@@ -226,8 +226,9 @@ class Trainer:
 
     def _advance_curriculum(self) -> None:
         """Next stage when a block of `trials` trials at this one (in the order they started, StageTrials)
-        averaged `promote_at` successes. Blocks are disjoint, each judged once: a window sliding by one iteration was judged ~10 times per block's worth
-        of trials, so a stage whose mean sat ~2 standard errors below the bar was promoted by noise. Called
+        averaged `promote_at` successes. Blocks are disjoint, each judged once: a window sliding by one
+        iteration was judged ~10 times per block's worth of trials, so a stage whose mean sat ~2 standard
+        errors below the bar was promoted by noise. Called
         only while no rollout is being collected, so a stage starts at the same step in every rerun."""
         curriculum = self.config.curriculum
         if self.goal_angle is None or self.goal_angle >= curriculum.end_angle:

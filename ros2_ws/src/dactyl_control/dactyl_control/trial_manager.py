@@ -93,7 +93,10 @@ class TrialManager(Node):
         self.reset_time = 0.0
         self.phase = "idle"  # idle -> deactivating -> resetting -> settling -> activating -> running
         self.start_after: float | None = None  # nearby goals: start the trial on the first pose stamped after this
-        self.joint_state_stamps: list[float] = []  # of the /joint_states received since the reset was asked for
+        # /joint_states stamps received while the reset's answer is awaited (its time is not known yet), and
+        # the count of those stamped after the reset once it is
+        self.joint_state_stamps: list[float] = []
+        self.settle_count = 0
         self.policy_reset_trial = 0  # the newest trial the policy node has reset for
         self.trial_start_event: dict | None = None
         self.settling_since = 0.0  # time.monotonic() when the settle wait began
@@ -175,11 +178,16 @@ class TrialManager(Node):
         else:
             self.phase = "settling"
             self.settling_since = time.monotonic()
+            self.settle_count = sum(_after(stamp, self.reset_time) for stamp in self.joint_state_stamps)
+            self.joint_state_stamps = []
             self.activate_when_settled()
 
     def on_joint_state(self, msg: JointState) -> None:
-        if self.phase in ("resetting", "settling"):
-            self.joint_state_stamps.append(stamp_to_seconds(msg.header.stamp))
+        stamp = stamp_to_seconds(msg.header.stamp)
+        if self.phase == "resetting":
+            self.joint_state_stamps.append(stamp)
+        elif self.phase == "settling" and _after(stamp, self.reset_time):
+            self.settle_count += 1
             self.activate_when_settled()
 
     def on_event(self, msg: String) -> None:
@@ -212,9 +220,7 @@ class TrialManager(Node):
         trial has started (which waits for a pose with nearby goals) and the policy has reset its LSTM."""
         if self.phase != "settling" or not self.tracker.running or self.waiting_for_policy:
             return
-        # Strictly after: a simulator whose reset takes no time (ours takes 10 ms) stamps its last state
-        # before the reset with the reset's time.
-        if sum(_after(stamp, self.reset_time) for stamp in self.joint_state_stamps) >= self.p.settle_joint_states:
+        if self.settle_count >= self.p.settle_joint_states:
             self.phase = "activating"
             self.change_hand_state(Transition.TRANSITION_ACTIVATE, self.on_hand_activated)
 
@@ -313,6 +319,8 @@ class TrialManager(Node):
 
 
 def _after(stamp: float, time: float) -> bool:
+    """Strictly after: a simulator whose reset takes no time (ours takes 10 ms) stamps its last state before
+    the reset with the reset's time."""
     return stamp > time + SAME_TIME_S
 
 
